@@ -1,0 +1,46 @@
+# Every target installs what it needs into .venv first; nothing beyond Python 3.11 is assumed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint fmt migrate revision keys clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv and install the service with its dev tools
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check "pip>=25.1"
+	$(BIN)/pip install -q -e . --group dev
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: install ## Serve on 127.0.0.1:7143 (embedded PostgreSQL unless DATABASE_URL is set)
+	$(BIN)/python -m app dev
+
+test: install ## Run the whole test suite against a real PostgreSQL
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: install ## Format and auto-fix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+migrate: install ## Apply migrations to DATABASE_URL
+	$(BIN)/python -m app migrate
+
+revision: install ## New migration from the tables: make revision m="what changed" (needs DATABASE_URL)
+	$(BIN)/alembic revision --autogenerate -m "$(m)"
+
+keys: install ## Print a fresh key ring for OTS_KEYS_FILE
+	@$(BIN)/python -m app keys generate
+
+clean: ## Remove .venv and caches (keeps .data/, the local database and key)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

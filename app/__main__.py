@@ -1,0 +1,82 @@
+"""Command line: serve | dev | migrate | keys generate."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from app import crypto, migrate
+from app.config import ConfigError, Settings
+from app.logs import RouteAccessLogger, configure
+from app.server import create_app
+
+DEV_DIR = Path(".data")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve the API (configuration from the environment)")
+    commands.add_parser("dev", help="local development: dev key, embedded PostgreSQL, migrate, serve")
+    commands.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
+    keys = commands.add_parser("keys", help="key ring tools")
+    keys.add_argument("action", choices=["generate"], help="print a fresh key ring")
+    args = parser.parse_args(argv)
+    configure(os.environ.get("OTS_LOG_LEVEL", "INFO"))
+    try:
+        return COMMANDS[args.command](dict(os.environ))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def serve(env: dict[str, str]) -> int:
+    settings = Settings.from_env(env)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log_class=RouteAccessLogger,
+        shutdown_timeout=10,
+    )
+    return 0
+
+
+def dev(env: dict[str, str]) -> int:
+    """What `make run` does: keeps a local key and database in .data/ across restarts."""
+    keys_file = DEV_DIR / "dev-keys"
+    if not keys_file.exists():
+        DEV_DIR.mkdir(exist_ok=True)
+        keys_file.touch(mode=0o600)
+        keys_file.write_text(crypto.generate_keyring_text())
+    env.setdefault("OTS_KEYS_FILE", str(keys_file))
+    if not env.get("DATABASE_URL"):
+        from app import embedded  # noqa: PLC0415  # the wheel is only needed here
+
+        server = embedded.start((DEV_DIR / "pg").resolve())
+        env["DATABASE_URL"] = embedded.database_url(server, "ots")
+    migrate.upgrade(env["DATABASE_URL"])
+    return serve(env)
+
+
+def run_migrations(env: dict[str, str]) -> int:
+    url = env.get("DATABASE_URL")
+    if not url:
+        raise ConfigError("DATABASE_URL is not set")
+    migrate.upgrade(url)
+    return 0
+
+
+def keys_generate(env: dict[str, str]) -> int:
+    print(crypto.generate_keyring_text(), end="")
+    return 0
+
+
+COMMANDS = {"serve": serve, "dev": dev, "migrate": run_migrations, "keys": keys_generate}
+
+if __name__ == "__main__":
+    sys.exit(main())

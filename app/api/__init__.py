@@ -1,0 +1,1 @@
+"""HTTP edges: parse a request, call core, shape the response."""

@@ -1,0 +1,103 @@
+"""Reading request parameters: JSON, forms with Rack-style brackets, and the query string."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from app.api.errors import ApiError
+
+Params = dict[str, Any]
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def read_params(request: web.Request) -> Params:
+    """Query string, then the body on top: upstream merges both into one hash."""
+    params = nest(request.query.items())
+    if request.content_type == "application/json" or request.content_type.endswith("+json"):
+        params.update(await _json_body(request))
+    elif request.content_type in _FORMS:
+        form = await request.post()
+        params.update(nest((k, v) for k, v in form.items() if isinstance(v, str)))
+    return params
+
+
+async def _json_body(request: web.Request) -> Params:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "Failed to parse body as JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The JSON body must be an object")
+    return body
+
+
+def nest(pairs: Iterable[tuple[str, str]]) -> Params:
+    """`secret[ttl]=300` -> {"secret": {"ttl": "300"}}; `recipient[]=a` -> {"recipient": ["a"]}."""
+    out: Params = {}
+    for name, value in pairs:
+        appends = name.endswith("[]")
+        path = name.removesuffix("[]").replace("]", "").split("[")
+        node = out
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        leaf = path[-1]
+        if not appends:
+            node[leaf] = value
+        elif isinstance(node.get(leaf), list):
+            node[leaf].append(value)
+        else:
+            node[leaf] = [value]
+    return out
+
+
+def as_int(value: Any) -> int | None:
+    """An integer from a number or numeric string; None when absent; 0 when garbage."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    if math.isnan(number):
+        return 0
+    if math.isinf(number):
+        return 2**31 if number > 0 else -(2**31)
+    return int(number)
+
+
+def as_bool(value: Any) -> bool:
+    """Only JSON true or the string "true" count (upstream HEAD's rule)."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def as_text(value: Any, field: str) -> str:
+    """A string field; numbers are accepted as their text, anything else is a shape error."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ApiError(422, f"Incorrect payload format: {field} must be a string")
+
+
+def as_list(value: Any) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    items = value if isinstance(value, list) else [value]
+    return tuple(item for item in items if isinstance(item, str) and item)

@@ -1,0 +1,1 @@
+"""The Onetime Secret REST API v2 edge."""

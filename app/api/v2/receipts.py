@@ -1,0 +1,60 @@
+"""/api/v2/private/* and its /receipt/* aliases: the sender's receipt and burn."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.api.auth import account_of, caller_of
+from app.api.parsing import as_bool, as_text, read_params
+from app.api.v2 import records, routes
+from app.core import receipts as core
+from app.keys import SERVICES, SETTINGS
+
+
+async def show(request: web.Request) -> web.Response:
+    """Changes no state; a generated password is handed out once, shortly after creation."""
+    view = await core.show_receipt(request.app[SERVICES], request.match_info["key"])
+    return web.json_response(
+        {
+            "success": True,
+            "record": records.receipt_record(view, request.app[SETTINGS].base_url),
+            "details": records.receipt_details(view),
+        }
+    )
+
+
+async def burn(request: web.Request) -> web.Response:
+    """Needs `continue: true`; burning a secret that is already gone is a 200 no-op."""
+    caller = caller_of(request)
+    params = await read_params(request)
+    outcome = await core.burn(
+        request.app[SERVICES],
+        caller,
+        request.match_info["key"],
+        as_text(params.get("passphrase"), "passphrase"),
+        as_bool(params.get("continue")),
+    )
+    details = records.receipt_details(outcome.view)
+    details["title"] = "Secret burned" if outcome.view.receipt.state == "burned" else ""
+    return web.json_response(
+        {
+            # Burned now or gone already (idempotent); False only when not confirmed.
+            "success": outcome.view.share_key is None,
+            "custid": caller.custid,
+            "record": records.receipt_record(outcome.view, request.app[SETTINGS].base_url),
+            "details": details,
+        }
+    )
+
+
+async def recent(request: web.Request) -> web.Response:
+    """An account's receipts; needs credentials."""
+    account_of(request)
+    raise web.HTTPNotFound  # unreachable until accounts exist: account_of refuses everyone
+
+
+def setup(app: web.Application) -> None:
+    for prefix in ("/private", "/receipt"):
+        routes.add(app, "GET", f"{prefix}/recent", recent)
+        routes.add(app, "GET", prefix + "/{key}", show)
+        routes.add(app, "POST", prefix + "/{key}/burn", burn)

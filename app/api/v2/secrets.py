@@ -1,0 +1,129 @@
+"""/api/v2/secret/*: conceal, generate, show and reveal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from app.api.auth import caller_of
+from app.api.errors import ApiError
+from app.api.parsing import Params, as_bool, as_int, as_list, as_text, read_params
+from app.api.v2 import records, routes
+from app.core import secrets as core
+from app.core.passwords import CharacterSets
+from app.keys import SERVICES
+
+
+async def conceal(request: web.Request) -> web.Response:
+    caller = caller_of(request)
+    fields = _nested(await read_params(request))
+    created = await core.conceal(
+        request.app[SERVICES],
+        caller,
+        core.ConcealRequest(
+            secret=as_text(fields.get("secret"), "secret"),
+            ttl=as_int(fields.get("ttl")),
+            passphrase=as_text(fields.get("passphrase"), "passphrase"),
+            recipients=as_list(fields.get("recipient")),
+            share_domain=as_text(fields.get("share_domain"), "share_domain") or None,
+        ),
+    )
+    return _created_response(created)
+
+
+async def generate(request: web.Request) -> web.Response:
+    caller = caller_of(request)
+    fields = _nested(await read_params(request))
+    created = await core.generate(
+        request.app[SERVICES],
+        caller,
+        core.GenerateRequest(
+            length=as_int(fields.get("length")),
+            character_sets=_character_sets(fields.get("character_sets")),
+            ttl=as_int(fields.get("ttl")),
+            passphrase=as_text(fields.get("passphrase"), "passphrase"),
+            recipients=as_list(fields.get("recipient")),
+            share_domain=as_text(fields.get("share_domain"), "share_domain") or None,
+        ),
+    )
+    return _created_response(created)
+
+
+async def show(request: web.Request) -> web.Response:
+    """Metadata only: a GET never reveals or changes anything (link scanners fetch links)."""
+    key = request.match_info["key"]
+    live = await core.show_secret(request.app[SERVICES], key)
+    return web.json_response(
+        {
+            "success": True,
+            "record": records.secret_record(live, key),
+            "details": records.secret_details(False, None, live.passphrase_salt is not None),
+        }
+    )
+
+
+async def reveal(request: web.Request) -> web.Response:
+    caller = caller_of(request)
+    params = await read_params(request)
+    key = request.match_info["key"]
+    confirmed = as_bool(params.get("continue"))
+    revealed = await core.reveal(
+        request.app[SERVICES],
+        caller,
+        key,
+        as_text(params.get("passphrase"), "passphrase"),
+        confirmed,
+    )
+    has_passphrase = revealed.secret.passphrase_salt is not None
+    record = records.secret_record(revealed.secret, key)
+    if revealed.value is not None:
+        record.update(state="received", secret_value=revealed.value)
+    return web.json_response(
+        {
+            "success": True,
+            "record": record,
+            "details": records.secret_details(confirmed, revealed.value, has_passphrase),
+        }
+    )
+
+
+def _created_response(created: core.Created) -> web.Response:
+    return web.json_response(
+        {
+            "success": True,
+            "custid": created.custid,
+            "record": records.created_records(created),
+            "details": {"kind": created.kind, "recipient": "", "recipient_safe": [], "memo": ""},
+        }
+    )
+
+
+def _nested(params: Params) -> dict[str, Any]:
+    """Create bodies nest under `secret`; a flat `secret` string is upstream's 422."""
+    fields = params.get("secret")
+    if fields is None:
+        return {}
+    if not isinstance(fields, dict):
+        raise ApiError(422, "Incorrect payload format")
+    return fields
+
+
+def _character_sets(raw: Any) -> CharacterSets | None:
+    """A given object replaces the configured sets; keys left out default to on."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ApiError(422, "Incorrect payload format: character_sets must be an object")
+    chosen = {name: as_bool(raw[name]) for name in _SET_NAMES if name in raw}
+    return CharacterSets(**chosen)
+
+
+_SET_NAMES = ("uppercase", "lowercase", "numbers", "symbols", "exclude_ambiguous")
+
+
+def setup(app: web.Application) -> None:
+    routes.add(app, "POST", "/secret/conceal", conceal)
+    routes.add(app, "POST", "/secret/generate", generate)
+    routes.add(app, "GET", "/secret/{key}", show)
+    routes.add(app, "POST", "/secret/{key}/reveal", reveal)

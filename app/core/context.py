@@ -1,0 +1,56 @@
+"""What the use cases need: the store, the keys, the rules, and who is asking."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from app import crypto
+from app.config import Limits, Lockout, Settings
+from app.store.db import Store
+
+
+class PassphraseHasher:
+    """Runs argon2id in threads, at most `workers` at once, so the event loop never waits
+    on it and memory stays bounded (each run holds memlimit bytes)."""
+
+    def __init__(self, cost: crypto.PassphraseCost, workers: int) -> None:
+        self._cost = cost
+        self._slots = asyncio.Semaphore(workers)
+
+    async def derive(self, passphrase: str, salt: bytes) -> bytes:
+        async with self._slots:
+            return await asyncio.to_thread(crypto.passphrase_key, passphrase, salt, self._cost)
+
+
+@dataclass(frozen=True)
+class Services:
+    store: Store
+    keys: crypto.KeyRing
+    limits: Limits
+    lockout: Lockout
+    hasher: PassphraseHasher
+    generated_value_window: int
+
+    @classmethod
+    def build(cls, settings: Settings, store: Store) -> Services:
+        return cls(
+            store=store,
+            keys=settings.keys,
+            limits=settings.limits,
+            lockout=settings.lockout,
+            hasher=PassphraseHasher(settings.passphrase_cost, settings.passphrase_workers),
+            generated_value_window=settings.generated_value_window,
+        )
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: an account (custid) or anonymous, and from which address."""
+
+    client: str
+    custid: str = "anon"
+
+    @property
+    def anonymous(self) -> bool:
+        return self.custid == "anon"

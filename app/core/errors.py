@@ -1,0 +1,46 @@
+"""Domain errors; the HTTP edges translate them to status codes and bodies."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base for errors a caller caused or may act on; `message` is safe to show."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(DomainError):
+    """The request breaks a rule (empty secret, passphrase policy, size)."""
+
+
+class UnknownSecret(DomainError):
+    """No live secret or receipt for that key (never existed, consumed, or expired)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__("Unknown secret")
+        self.key = key
+
+
+class WrongPassphrase(DomainError):
+    """The passphrase did not open the secret; the failure has been counted."""
+
+
+class LockedOut(DomainError):
+    """Too many wrong passphrases for this secret: no attempt is checked until the lock ends."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many incorrect passphrase attempts. Please try again later.")
+        self.retry_after = retry_after
+
+
+class NotAuthorized(DomainError):
+    """Credentials were given and are not valid, or the endpoint needs an account."""
+
+    def __init__(self) -> None:
+        super().__init__("Not authorized")
+
+
+class SecretUndecryptable(Exception):
+    """A stored secret cannot be opened with the configured key ring (operator problem)."""

@@ -1,0 +1,82 @@
+"""The sender's side: reading a receipt and burning its secret."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app import crypto
+from app.core.context import Caller, Services
+from app.core.errors import SecretUndecryptable, UnknownSecret
+from app.core.unlock import open_live
+from app.store import secrets as store
+from app.store.db import Db
+from app.store.secrets import Receipt
+
+
+@dataclass(frozen=True)
+class ReceiptView:
+    receipt: Receipt
+    key: str
+    share_key: str | None  # while the secret is live
+    value: str | None = None  # a generated password, once, shortly after creation
+
+
+@dataclass(frozen=True)
+class BurnOutcome:
+    view: ReceiptView
+    burned: bool  # False: not confirmed, nothing destroyed
+
+
+async def show_receipt(svc: Services, key: str) -> ReceiptView:
+    """The receipt as stored; the only write is claiming a generated value, once."""
+    async with svc.store.connection() as db:
+        view = await _view(db, svc, key)
+        receipt = view.receipt
+        if not (receipt.value_claimable and view.share_key and receipt.secret_id):
+            return view
+        if not await store.claim_generated_value(db, receipt.id, svc.generated_value_window):
+            return view
+        live = await store.peek_secret(db, receipt.secret_id)
+    if live is None:
+        return view
+    master = _master(svc, live.key_id)
+    value = crypto.open_secret(master, view.share_key, b"", live.ciphertext).decode()
+    return ReceiptView(receipt, key, view.share_key, value)
+
+
+async def burn(
+    svc: Services, caller: Caller, key: str, passphrase: str, confirmed: bool
+) -> BurnOutcome:
+    """Destroy the secret behind a receipt; burning what is already gone is a no-op."""
+    async with svc.store.connection() as db:
+        view = await _view(db, svc, key)
+        live = await store.peek_secret_of(db, view.receipt.id) if view.share_key else None
+    if live is None or view.share_key is None:
+        return BurnOutcome(view, burned=False)
+    await open_live(svc, caller, live, view.share_key, passphrase, "Double check that passphrase")
+    if not confirmed:
+        return BurnOutcome(view, burned=False)
+    async with svc.store.transaction() as tx:
+        burned = await store.consume_secret(tx, live.id, "burned")
+    async with svc.store.connection() as db:
+        return BurnOutcome(await _view(db, svc, key), burned=burned)
+
+
+async def _view(db: Db, svc: Services, key: str) -> ReceiptView:
+    receipt = None
+    if crypto.is_link_key(key):
+        receipt = await store.get_receipt(db, crypto.lookup_id(svc.keys, key))
+    if receipt is None:
+        raise UnknownSecret(key)
+    share_key = None
+    if receipt.secret_id is not None and receipt.share_key_sealed is not None:
+        master = _master(svc, receipt.key_id)
+        share_key = crypto.open_for_receipt(master, key, receipt.share_key_sealed).decode()
+    return ReceiptView(receipt, key, share_key)
+
+
+def _master(svc: Services, key_id: int) -> bytes:
+    try:
+        return svc.keys.master(key_id)
+    except crypto.DecryptionError:
+        raise SecretUndecryptable("master key missing from the key ring") from None

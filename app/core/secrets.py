@@ -1,0 +1,154 @@
+"""Creating, showing and revealing secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from app import crypto
+from app.core import rules
+from app.core.context import Caller, Services
+from app.core.errors import InvalidRequest, UnknownSecret
+from app.core.passwords import CharacterSets, generate_password
+from app.core.unlock import open_live
+from app.store import secrets as store
+from app.store.db import Db
+from app.store.secrets import LiveSecret, NewSecret
+
+
+@dataclass(frozen=True)
+class ConcealRequest:
+    secret: str
+    ttl: int | None = None
+    passphrase: str = ""
+    recipients: tuple[str, ...] = ()
+    share_domain: str | None = None
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    length: int | None = None
+    character_sets: CharacterSets | None = None
+    ttl: int | None = None
+    passphrase: str = ""
+    recipients: tuple[str, ...] = ()
+    share_domain: str | None = None
+
+
+@dataclass(frozen=True)
+class Created:
+    kind: str
+    custid: str
+    share_key: str
+    receipt_key: str
+    ttl: int
+    has_passphrase: bool
+    created: datetime
+    share_domain: str | None
+    value: str | None  # the generated password; None for conceal
+
+    @property
+    def receipt_ttl(self) -> int:
+        return 2 * self.ttl
+
+
+@dataclass(frozen=True)
+class Revealed:
+    secret: LiveSecret
+    key: str
+    value: str | None  # None when the caller did not confirm with `continue`
+
+
+async def conceal(svc: Services, caller: Caller, req: ConcealRequest) -> Created:
+    rules.check_recipients(caller, req.recipients)
+    rules.check_passphrase(svc.limits, req.passphrase)
+    if not req.secret:
+        raise InvalidRequest("You did not provide anything to share")
+    rules.check_size(svc.limits, req.secret)
+    ttl = rules.clamp_ttl(svc.limits, req.ttl)
+    return await _create(svc, caller, "conceal", req.secret, req.passphrase, ttl, req.share_domain)
+
+
+async def generate(svc: Services, caller: Caller, req: GenerateRequest) -> Created:
+    rules.check_recipients(caller, req.recipients)
+    rules.check_passphrase(svc.limits, req.passphrase)
+    sets = req.character_sets or CharacterSets(symbols=svc.limits.generate_symbols)
+    length = rules.check_length(svc.limits, req.length, sets)
+    value = generate_password(length, sets)
+    ttl = rules.clamp_ttl(svc.limits, req.ttl)
+    return await _create(svc, caller, "generate", value, req.passphrase, ttl, req.share_domain)
+
+
+async def _create(
+    svc: Services,
+    caller: Caller,
+    kind: str,
+    value: str,
+    passphrase: str,
+    ttl: int,
+    share_domain: str | None,
+) -> Created:
+    share_key, receipt_key = crypto.new_link_key(), crypto.new_link_key()
+    salt = crypto.new_salt() if passphrase else None
+    pass_key = await svc.hasher.derive(passphrase, salt) if salt else b""
+    key_id = svc.keys.active_id
+    master = svc.keys.master(key_id)
+    plaintext = value.encode()
+    new = NewSecret(
+        secret_id=crypto.lookup_id(svc.keys, share_key),
+        receipt_id=crypto.lookup_id(svc.keys, receipt_key),
+        key_id=key_id,
+        ciphertext=crypto.seal_secret(master, share_key, pass_key, plaintext),
+        passphrase_salt=salt,
+        value_bytes=len(plaintext),
+        share_key_sealed=crypto.seal_for_receipt(master, receipt_key, share_key.encode()),
+        secret_shortkey=share_key[:6],
+        custid=caller.custid,
+        kind=kind,
+        ttl=ttl,
+        value_claimable=kind == "generate" and salt is None,
+        share_domain=share_domain,
+    )
+    async with svc.store.connection() as db:
+        created = await store.insert_pair(db, new)
+    shown = value if kind == "generate" else None
+    return Created(
+        kind, caller.custid, share_key, receipt_key, ttl, salt is not None, created,
+        share_domain, shown,
+    )
+
+
+async def show_secret(svc: Services, key: str) -> LiveSecret:
+    """A live secret's metadata; changes nothing, so link scanners cannot burn it."""
+    async with svc.store.connection() as db:
+        live = await _peek(db, svc, key)
+    return live
+
+
+async def reveal(
+    svc: Services, caller: Caller, key: str, passphrase: str, confirmed: bool
+) -> Revealed:
+    """Consume-once: exactly one caller ever gets the value.
+
+    The passphrase is checked first (it is checked even without confirmation, as
+    upstream does); then one transaction locks the row, deletes it and closes the
+    receipt, and it commits before the value is returned.
+    """
+    async with svc.store.connection() as db:
+        live = await _peek(db, svc, key)
+    plaintext = await open_live(svc, caller, live, key, passphrase, "Incorrect passphrase")
+    if not confirmed:
+        return Revealed(live, key, None)
+    async with svc.store.transaction() as tx:
+        if not await store.consume_secret(tx, live.id, "received"):
+            raise UnknownSecret(key)
+    return Revealed(live, key, plaintext.decode())
+
+
+async def _peek(db: Db, svc: Services, key: str) -> LiveSecret:
+    live = None
+    if crypto.is_link_key(key):
+        live = await store.peek_secret(db, crypto.lookup_id(svc.keys, key))
+    if live is None:
+        raise UnknownSecret(key)
+    return live

@@ -1,0 +1,49 @@
+"""Opening a live secret: the passphrase check, its lockout, and decryption.
+
+Runs before the consuming transaction, on purpose: argon2id takes tens of
+milliseconds and must not hold a row lock or a pooled connection meanwhile.
+"""
+
+from __future__ import annotations
+
+from app import crypto
+from app.core.context import Caller, Services
+from app.core.errors import LockedOut, SecretUndecryptable, WrongPassphrase
+from app.store import lockouts
+from app.store.secrets import LiveSecret
+
+
+async def open_live(
+    svc: Services, caller: Caller, live: LiveSecret, share_key: str, passphrase: str, wrong: str
+) -> bytes:
+    """The plaintext of a live secret; WrongPassphrase (with text `wrong`) or LockedOut."""
+    if live.passphrase_salt is None:
+        return _open(svc, live, share_key, b"")
+    client = crypto.client_ref(svc.keys, caller.client)
+    async with svc.store.connection() as db:
+        retry_after = await lockouts.locked_for(db, live.id, client)
+    if retry_after is not None:
+        raise LockedOut(retry_after)
+    pass_key = await svc.hasher.derive(passphrase, live.passphrase_salt) if passphrase else b""
+    try:
+        plaintext = _open(svc, live, share_key, pass_key)
+    except WrongPassphrase:
+        async with svc.store.connection() as db:
+            await lockouts.record_failure(db, live.id, client, svc.lockout)
+        raise WrongPassphrase(wrong) from None
+    async with svc.store.connection() as db:
+        await lockouts.clear_failures(db, live.id, client)
+    return plaintext
+
+
+def _open(svc: Services, live: LiveSecret, share_key: str, pass_key: bytes) -> bytes:
+    try:
+        master = svc.keys.master(live.key_id)
+    except crypto.DecryptionError:
+        raise SecretUndecryptable("master key missing from the key ring") from None
+    try:
+        return crypto.open_secret(master, share_key, pass_key, live.ciphertext)
+    except crypto.DecryptionError:
+        if live.passphrase_salt is None:
+            raise SecretUndecryptable("secret did not open with its master key") from None
+        raise WrongPassphrase("Incorrect passphrase") from None

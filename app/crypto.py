@@ -1,0 +1,168 @@
+"""Sealing secrets with secretbox, the master key ring, link keys and passphrase keys.
+
+Pure functions, no I/O. Every box key is derived per secret from a master key and
+the secret's own link key (and, when set, the passphrase through argon2id), so a
+dump of the database plus the master keys still opens nothing without the link.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+import nacl.exceptions
+import nacl.pwhash.argon2id
+import nacl.secret
+import nacl.utils
+
+KEY_BYTES = nacl.secret.SecretBox.KEY_SIZE
+SALT_BYTES = nacl.pwhash.argon2id.SALTBYTES
+LINK_KEY_LENGTH = 50  # 256 random bits written in base 36 take 50 characters
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+_SECRET_PERSON = b"ots.secret.v1"
+_RECEIPT_PERSON = b"ots.receipt.v1"
+_LOOKUP_PERSON = b"ots.lookup.v1"
+_CLIENT_PERSON = b"ots.client.v1"
+
+
+class DecryptionError(Exception):
+    """A box did not open: wrong key, wrong passphrase or tampered bytes."""
+
+
+class KeyRingError(ValueError):
+    """The configured key ring is missing, malformed or unsafe."""
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """The index key (for keyed lookups, never rotated) and numbered master keys."""
+
+    index_key: bytes
+    master_keys: dict[int, bytes]
+
+    @property
+    def active_id(self) -> int:
+        """New secrets are sealed under the newest (highest-numbered) key."""
+        return max(self.master_keys)
+
+    def master(self, key_id: int) -> bytes:
+        try:
+            return self.master_keys[key_id]
+        except KeyError:
+            raise DecryptionError(f"master key {key_id} is not in the key ring") from None
+
+
+@dataclass(frozen=True)
+class PassphraseCost:
+    """argon2id cost; the default is OWASP's floor (19 MiB, 2 passes)."""
+
+    opslimit: int = 2
+    memlimit: int = 19 * 1024 * 1024
+
+
+def parse_keyring(text: str) -> KeyRing:
+    """Parse ``idx:<b64> 1:<b64> 2:<b64>`` (commas, spaces or newlines between entries)."""
+    index_key: bytes | None = None
+    masters: dict[int, bytes] = {}
+    for entry in text.replace(",", " ").split():
+        name, sep, encoded = entry.partition(":")
+        if not sep:
+            raise KeyRingError("each key ring entry must look like NAME:BASE64")
+        key = _decode_key(name, encoded)
+        if name == "idx":
+            index_key = key
+        elif name.isdigit() and 0 < int(name) < 2**15:
+            masters[int(name)] = key
+        else:
+            raise KeyRingError(f"key name {name!r} is neither 'idx' nor a number 1-32767")
+    if index_key is None or not masters:
+        raise KeyRingError("the key ring needs one 'idx' key and at least one numbered key")
+    return KeyRing(index_key=index_key, master_keys=masters)
+
+
+def _decode_key(name: str, encoded: str) -> bytes:
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise KeyRingError(f"key {name!r} is not valid base64") from None
+    if len(key) != KEY_BYTES:
+        raise KeyRingError(f"key {name!r} must decode to {KEY_BYTES} bytes, not {len(key)}")
+    if len(set(key)) < 8:
+        raise KeyRingError(f"key {name!r} looks like a placeholder, not random bytes")
+    return key
+
+
+def generate_keyring_text() -> str:
+    """A fresh key ring in the format parse_keyring reads."""
+    fresh = (base64.b64encode(nacl.utils.random(KEY_BYTES)).decode() for _ in range(2))
+    return "idx:{} 1:{}\n".format(*fresh)
+
+
+def new_link_key() -> str:
+    """256 random bits in base 36, left-padded to a fixed length."""
+    number = secrets.randbits(256)
+    digits = []
+    while number:
+        number, rest = divmod(number, 36)
+        digits.append(_ALPHABET[rest])
+    return "".join(reversed(digits)).rjust(LINK_KEY_LENGTH, "0")
+
+
+def is_link_key(text: str) -> bool:
+    return 0 < len(text) <= 2 * LINK_KEY_LENGTH and all(c in _ALPHABET for c in text)
+
+
+def lookup_id(ring: KeyRing, link_key: str) -> bytes:
+    """The row id for a link key: a keyed hash, so the database never holds the key."""
+    return _blake(ring.index_key, link_key.encode(), _LOOKUP_PERSON)
+
+
+def client_ref(ring: KeyRing, client: str) -> bytes:
+    """A keyed hash of a client address, for counting attempts without storing IPs."""
+    return _blake(ring.index_key, client.encode(), _CLIENT_PERSON)
+
+
+def new_salt() -> bytes:
+    return nacl.utils.random(SALT_BYTES)
+
+
+def passphrase_key(passphrase: str, salt: bytes, cost: PassphraseCost) -> bytes:
+    """argon2id over the passphrase; CPU and memory heavy, so callers run it off the loop."""
+    return nacl.pwhash.argon2id.kdf(
+        KEY_BYTES, passphrase.encode(), salt, opslimit=cost.opslimit, memlimit=cost.memlimit
+    )
+
+
+def seal_secret(master: bytes, link_key: str, pass_key: bytes, plaintext: bytes) -> bytes:
+    return _box(master, link_key, pass_key, _SECRET_PERSON).encrypt(plaintext)
+
+
+def open_secret(master: bytes, link_key: str, pass_key: bytes, sealed: bytes) -> bytes:
+    return _open(_box(master, link_key, pass_key, _SECRET_PERSON), sealed)
+
+
+def seal_for_receipt(master: bytes, receipt_key: str, plaintext: bytes) -> bytes:
+    """Seal something (the share key) so only the receipt key's holder can open it."""
+    return _box(master, receipt_key, b"", _RECEIPT_PERSON).encrypt(plaintext)
+
+
+def open_for_receipt(master: bytes, receipt_key: str, sealed: bytes) -> bytes:
+    return _open(_box(master, receipt_key, b"", _RECEIPT_PERSON), sealed)
+
+
+def _box(master: bytes, link_key: str, pass_key: bytes, person: bytes) -> nacl.secret.SecretBox:
+    return nacl.secret.SecretBox(_blake(master, link_key.encode() + pass_key, person))
+
+
+def _open(box: nacl.secret.SecretBox, sealed: bytes) -> bytes:
+    try:
+        return box.decrypt(sealed)
+    except nacl.exceptions.CryptoError:
+        raise DecryptionError("box did not open") from None
+
+
+def _blake(key: bytes, data: bytes, person: bytes) -> bytes:
+    return hashlib.blake2b(data, key=key, person=person, digest_size=KEY_BYTES).digest()

@@ -1,0 +1,38 @@
+"""create_app(settings): wiring only; nothing here opens a connection or reads the environment."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from app.api.errors import error_middleware
+from app.api.v2 import meta, receipts, secrets
+from app.config import Settings
+from app.core.context import Services
+from app.expiry import expiry_task
+from app.keys import SERVICES, SETTINGS
+from app.store.db import Store, create_pool
+
+
+def create_app(settings: Settings, *, sweeper: bool = True) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(database)
+    if sweeper:
+        app.cleanup_ctx.append(expiry_task)
+    for module in (secrets, receipts, meta):
+        module.setup(app)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    pool = await create_pool(settings.database)
+    app[SERVICES] = Services.build(settings, Store(pool, settings.database.acquire_timeout))
+    try:
+        yield
+    finally:
+        await pool.close()

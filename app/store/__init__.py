@@ -1,0 +1,1 @@
+"""SQL: the schema and one module per aggregate, plain async functions over asyncpg."""

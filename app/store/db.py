@@ -1,0 +1,73 @@
+"""The connection pool, bounded acquisition and the errors that mean "database unavailable"."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from app.config import DatabaseConfig
+
+Db = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
+# Failures that say nothing about the request, only that PostgreSQL cannot be used right
+# now: lost or refused connections, an exhausted pool, our own statement/lock timeouts.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.QueryCanceledError,
+    asyncpg.LockNotAvailableError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InternalClientError,
+)
+
+
+class StoreUnavailable(Exception):
+    """PostgreSQL could not answer within the configured bounds."""
+
+
+async def create_pool(config: DatabaseConfig) -> asyncpg.Pool:
+    """A pool whose every wait is bounded; min_size 0 so startup does not need the database."""
+    return await asyncpg.create_pool(
+        config.url,
+        min_size=0,
+        max_size=config.pool_max,
+        timeout=config.connect_timeout,
+        command_timeout=config.command_timeout,
+        server_settings={
+            "application_name": "ots",
+            "statement_timeout": str(config.statement_timeout_ms),
+            "lock_timeout": str(config.lock_timeout_ms),
+            "idle_in_transaction_session_timeout": str(config.idle_in_transaction_timeout_ms),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Store:
+    """The pool plus the acquire bound: asyncpg's own acquire waits forever."""
+
+    pool: asyncpg.Pool
+    acquire_timeout: float
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Db]:
+        try:
+            async with self.pool.acquire(timeout=self.acquire_timeout) as conn:
+                yield conn
+        except UNAVAILABLE as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Db]:
+        async with self.connection() as conn, conn.transaction():
+            yield conn

@@ -1,0 +1,188 @@
+"""Secrets and their receipts: create, peek, consume (reveal or burn), read a receipt.
+
+Plain SQL: every statement an auditor sees in pg_stat_statements is written here.
+Expiry is enforced inside each statement (`expires_at > now()`, the database clock);
+the sweeper only reclaims rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.store.db import Db
+
+
+@dataclass(frozen=True)
+class NewSecret:
+    """Everything a create writes; ids are keyed hashes, values sealed."""
+
+    secret_id: bytes
+    receipt_id: bytes
+    key_id: int
+    ciphertext: bytes
+    passphrase_salt: bytes | None
+    value_bytes: int
+    share_key_sealed: bytes
+    secret_shortkey: str
+    custid: str
+    kind: str
+    ttl: int
+    value_claimable: bool
+    share_domain: str | None
+
+
+@dataclass(frozen=True)
+class LiveSecret:
+    id: bytes
+    receipt_id: bytes
+    key_id: int
+    ciphertext: bytes
+    passphrase_salt: bytes | None
+    value_bytes: int
+    ttl: int
+    created: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Receipt:
+    id: bytes
+    key_id: int
+    share_key_sealed: bytes | None
+    secret_shortkey: str
+    custid: str
+    kind: str
+    state: str
+    secret_ttl: int
+    receipt_ttl: int
+    has_passphrase: bool
+    share_domain: str | None
+    value_claimable: bool
+    created: datetime
+    updated: datetime
+    received: datetime | None
+    burned: datetime | None
+    expired: datetime | None
+    expires_at: datetime
+    secret_id: bytes | None  # set while the secret is live
+
+
+# One statement, so the pair is written atomically in one round trip.
+INSERT_PAIR = """
+WITH receipt AS (
+    INSERT INTO receipts (id, key_id, share_key_sealed, secret_shortkey, custid, kind, state,
+                          secret_ttl, receipt_ttl, has_passphrase, value_claimable,
+                          share_domain, expires_at)
+    VALUES ($2, $3, $7, $8, $9, $10, 'new', $11::int, 2 * $11::int, $5::bytea IS NOT NULL, $12, $13,
+            now() + make_interval(secs => 2 * $11::int))
+    RETURNING id
+)
+INSERT INTO secrets (id, receipt_id, key_id, ciphertext, passphrase_salt, value_bytes, expires_at)
+SELECT $1, receipt.id, $3, $4, $5, $6, now() + make_interval(secs => $11::int) FROM receipt
+RETURNING created_at
+"""
+
+
+async def insert_pair(db: Db, new: NewSecret) -> datetime:
+    """Write the secret and its receipt; returns the creation time (database clock)."""
+    created: datetime = await db.fetchval(
+        INSERT_PAIR,
+        new.secret_id,
+        new.receipt_id,
+        new.key_id,
+        new.ciphertext,
+        new.passphrase_salt,
+        new.value_bytes,
+        new.share_key_sealed,
+        new.secret_shortkey,
+        new.custid,
+        new.kind,
+        new.ttl,
+        new.value_claimable,
+        new.share_domain,
+    )
+    return created
+
+
+_LIVE = """
+SELECT s.id, s.receipt_id, s.key_id, s.ciphertext, s.passphrase_salt, s.value_bytes,
+       r.secret_ttl AS ttl, s.created_at AS created, s.expires_at
+  FROM secrets s JOIN receipts r ON r.id = s.receipt_id
+ WHERE s.expires_at > now() AND {}
+"""
+PEEK = _LIVE.format("s.id = $1")
+PEEK_BY_RECEIPT = _LIVE.format("s.receipt_id = $1")
+
+
+async def peek_secret(db: Db, secret_id: bytes) -> LiveSecret | None:
+    """Read a live secret without locking it (GET, and before a passphrase check)."""
+    row = await db.fetchrow(PEEK, secret_id)
+    return None if row is None else LiveSecret(**row)
+
+
+async def peek_secret_of(db: Db, receipt_id: bytes) -> LiveSecret | None:
+    row = await db.fetchrow(PEEK_BY_RECEIPT, receipt_id)
+    return None if row is None else LiveSecret(**row)
+
+
+LOCK = "SELECT id FROM secrets WHERE id = $1 AND expires_at > now() FOR UPDATE"
+FINISH = """
+WITH gone AS (DELETE FROM secrets WHERE id = $1 RETURNING receipt_id)
+UPDATE receipts r
+   SET state = $2, share_key_sealed = NULL, updated_at = now(),
+       received_at = CASE WHEN $2 = 'received' THEN now() END,
+       burned_at = CASE WHEN $2 = 'burned' THEN now() END
+  FROM gone
+ WHERE r.id = gone.receipt_id
+"""
+
+
+async def consume_secret(tx: Db, secret_id: bytes, final_state: str) -> bool:
+    """Lock the live row, delete it and close its receipt; False if someone got there first.
+
+    Must run inside a transaction: FOR UPDATE makes concurrent callers wait on the
+    row, and once the winner commits they find no live row and get False.
+    """
+    if await tx.fetchrow(LOCK, secret_id) is None:
+        return False
+    await tx.execute(FINISH, secret_id, final_state)
+    return True
+
+
+# A receipt still 'new' whose secret is no longer live has expired (or, if its time
+# was not up, been removed some other way): derived here so no reader waits for the sweeper.
+GET_RECEIPT = """
+SELECT r.id, r.key_id, r.share_key_sealed, r.secret_shortkey, r.custid, r.kind,
+       CASE WHEN r.state = 'new' AND s.id IS NULL THEN
+            CASE WHEN r.created_at + make_interval(secs => r.secret_ttl) <= now()
+                 THEN 'expired' ELSE 'orphaned' END
+            ELSE r.state END AS state,
+       r.secret_ttl, r.receipt_ttl, r.has_passphrase, r.share_domain, r.value_claimable,
+       r.created_at AS created, r.updated_at AS updated,
+       r.received_at AS received, r.burned_at AS burned,
+       COALESCE(r.expired_at, CASE WHEN r.state = 'new' AND s.id IS NULL
+                              THEN r.created_at + make_interval(secs => r.secret_ttl) END)
+           AS expired,
+       r.expires_at, s.id AS secret_id
+  FROM receipts r
+  LEFT JOIN secrets s ON s.receipt_id = r.id AND s.expires_at > now()
+ WHERE r.id = $1 AND r.expires_at > now()
+"""
+
+
+async def get_receipt(db: Db, receipt_id: bytes) -> Receipt | None:
+    row = await db.fetchrow(GET_RECEIPT, receipt_id)
+    return None if row is None else Receipt(**row)
+
+
+# The generated value is shown once: whoever flips the flag first sees it.
+CLAIM_VALUE = """
+UPDATE receipts SET value_claimable = false
+ WHERE id = $1 AND value_claimable AND created_at > now() - make_interval(secs => $2)
+RETURNING id
+"""
+
+
+async def claim_generated_value(db: Db, receipt_id: bytes, window_seconds: int) -> bool:
+    return await db.fetchrow(CLAIM_VALUE, receipt_id, window_seconds) is not None

@@ -1,0 +1,106 @@
+"""The schema, as SQLAlchemy Core tables: the one source alembic migrations are checked against."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    Table,
+    Text,
+    func,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+RECEIPT_STATES = ("new", "viewed", "received", "burned", "expired", "orphaned")
+
+# The sender's receipt ("metadata" upstream). It outlives its secret (2 x ttl) so the
+# sender can see what became of it. `id` is a keyed hash of the receipt key.
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("id", LargeBinary, primary_key=True),
+    Column("key_id", SmallInteger, nullable=False),
+    # The share key, sealed under a key derived from the receipt key; NULL once the
+    # secret is gone, so a consumed secret's link is unrecoverable.
+    Column("share_key_sealed", LargeBinary),
+    Column("secret_shortkey", Text, nullable=False),
+    Column("custid", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("secret_ttl", Integer, nullable=False),
+    Column("receipt_ttl", Integer, nullable=False),
+    Column("has_passphrase", Boolean, nullable=False),
+    # A generated value may be shown to its creator once, shortly after creation.
+    Column("value_claimable", Boolean, nullable=False),
+    Column("share_domain", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("received_at", DateTime(timezone=True)),
+    Column("burned_at", DateTime(timezone=True)),
+    Column("expired_at", DateTime(timezone=True)),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint(f"state IN {RECEIPT_STATES!r}", name="state"),
+    CheckConstraint("kind IN ('conceal', 'generate')", name="kind"),
+    Index(None, "expires_at"),
+    Index(None, "custid", "created_at"),
+)
+
+# A live secret. The row is deleted when the secret is revealed, burned or expired:
+# only live secrets exist here. `id` is a keyed hash of the share (link) key.
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("id", LargeBinary, primary_key=True),
+    Column(
+        "receipt_id",
+        LargeBinary,
+        ForeignKey("receipts.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("key_id", SmallInteger, nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    # argon2id salt; present exactly when the secret has a passphrase.
+    Column("passphrase_salt", LargeBinary),
+    Column("value_bytes", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index(None, "expires_at"),
+)
+
+# Failed passphrase attempts, per secret and client (a keyed hash of the address).
+passphrase_attempts = Table(
+    "passphrase_attempts",
+    metadata,
+    Column("secret_id", LargeBinary, ForeignKey("secrets.id", ondelete="CASCADE"), nullable=False),
+    Column("client_ref", LargeBinary, nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index(None, "secret_id", "failed_at"),
+)
+
+# An active lock: for one client of a secret, or (client_ref NULL) for everyone.
+passphrase_lockouts = Table(
+    "passphrase_lockouts",
+    metadata,
+    Column("secret_id", LargeBinary, ForeignKey("secrets.id", ondelete="CASCADE"), nullable=False),
+    Column("client_ref", LargeBinary),
+    Column("locked_until", DateTime(timezone=True), nullable=False),
+    Index(None, "secret_id", "locked_until"),
+)
