@@ -1,0 +1,59 @@
+"""Small keyword-default helpers that create test data through the real API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+# Test-only keys (index key and master key 1); never used outside tests.
+TEST_KEYS = (
+    "idx:JFu+2hHqPW8qNviA9XzXRPB94/aGZR7Xzy2tpE3sJmw= "
+    "1:u1sHbh3zOnYGlgWWXucXjAZDEJVXnU9m48dCTY+p2gw="
+)
+SECOND_KEY = "2:Iu71cG2HgODmuuo5lBA6FKNW21bXak64Es4kgFf5FUs="
+
+Client = TestClient[web.Request, web.Application]
+V2 = "/api/v2"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """The two capabilities a create hands out, and the whole response body."""
+
+    secret_key: str
+    receipt_key: str
+    body: dict[str, Any]
+
+
+async def conceal(client: Client, secret: str = "hello", **fields: Any) -> Pair:
+    return await _create(client, "conceal", {"secret": secret, **fields})
+
+
+async def generate(client: Client, **fields: Any) -> Pair:
+    return await _create(client, "generate", fields)
+
+
+async def _create(client: Client, kind: str, fields: dict[str, Any]) -> Pair:
+    response = await client.post(f"{V2}/secret/{kind}", json={"secret": fields})
+    body = await response.json()
+    assert response.status == 200, body
+    record = body["record"]
+    return Pair(record["secret"]["key"], record["metadata"]["key"], body)
+
+
+async def reveal(client: Client, key: str, **fields: Any) -> tuple[int, dict[str, Any]]:
+    response = await client.post(f"{V2}/secret/{key}/reveal", json={"continue": True, **fields})
+    return response.status, await response.json()
+
+
+async def burn(client: Client, key: str, **fields: Any) -> tuple[int, dict[str, Any]]:
+    response = await client.post(f"{V2}/private/{key}/burn", json={"continue": True, **fields})
+    return response.status, await response.json()
+
+
+async def get(client: Client, path: str) -> tuple[int, dict[str, Any]]:
+    response = await client.get(f"{V2}{path}")
+    return response.status, await response.json()
