@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve the API (configuration from the environment)")
-    commands.add_parser("dev", help="local development: dev key, embedded PostgreSQL, migrate, serve")
+    commands.add_parser(
+        "dev", help="local development: dev key, embedded PostgreSQL, migrate, serve"
+    )
     commands.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
     keys = commands.add_parser("keys", help="key ring tools")
     keys.add_argument("action", choices=["generate"], help="print a fresh key ring")

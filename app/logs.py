@@ -13,7 +13,7 @@ class RouteAccessLogger(AbstractAccessLogger):
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
-            '%s %s %s %d %.1fms',
+            "%s %s %s %d %.1fms",
             request.remote,
             request.method,
             route_template(request),

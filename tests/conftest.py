@@ -21,7 +21,6 @@ from app.server import create_app
 from tests.factories import TEST_KEYS
 
 
-
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
     """DATABASE_URL's server, or a throwaway embedded PostgreSQL."""

@@ -28,7 +28,7 @@ class Pair:
     body: dict[str, Any]
 
 
-async def conceal(client: Client, secret: str = "hello", **fields: Any) -> Pair:
+async def conceal(client: Client, secret: str = "hello", **fields: Any) -> Pair:  # noqa: S107  # test data
     return await _create(client, "conceal", {"secret": secret, **fields})
 
 

@@ -16,7 +16,8 @@ async def test_conceal_returns_both_generations_of_record(client: Client) -> Non
     assert body["custid"] == "anon"
     metadata, secret = body["record"]["metadata"], body["record"]["secret"]
     assert body["record"]["receipt"] == metadata
-    assert KEY.match(metadata["key"]) and KEY.match(secret["key"])
+    assert KEY.match(metadata["key"])
+    assert KEY.match(secret["key"])
     assert metadata["key"] != secret["key"]
     assert metadata["identifier"] == metadata["key"]
     assert secret["identifier"] == secret["key"]
@@ -51,7 +52,8 @@ async def test_receipt_after_reveal(client: Client) -> None:
     assert status == 200
     record = body["record"]
     assert record["state"] == "received"
-    assert record["is_received"] is True and record["is_destroyed"] is True
+    assert record["is_received"] is True
+    assert record["is_destroyed"] is True
     assert isinstance(record["received"], int)
     assert "secret_key" not in record
     assert record["share_path"] == "secret/"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -60,20 +61,27 @@ def error_response(
     return web.json_response(body, status=status)
 
 
+# Most specific first: the first matching class decides the status.
+_DOMAIN_STATUS: tuple[tuple[type[DomainError], HTTPStatus], ...] = (
+    (UnknownSecret, HTTPStatus.NOT_FOUND),
+    (LockedOut, HTTPStatus.TOO_MANY_REQUESTS),
+    (NotAuthorized, HTTPStatus.UNAUTHORIZED),
+    (InvalidRequest, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (WrongPassphrase, HTTPStatus.UNPROCESSABLE_ENTITY),
+)
+
+
 def domain_response(exc: DomainError) -> web.Response:
-    if isinstance(exc, UnknownSecret):
-        return error_response(404, exc.message, "RecordNotFound", secret_key=exc.key)
+    status = next(
+        (s for kind, s in _DOMAIN_STATUS if isinstance(exc, kind)), HTTPStatus.BAD_REQUEST
+    )
+    error_type = "RecordNotFound" if isinstance(exc, UnknownSecret) else None
+    response = error_response(status, exc.message, error_type, **exc.details())
     if isinstance(exc, LockedOut):
-        response = error_response(429, exc.message, retry_after=exc.retry_after)
         response.headers["Retry-After"] = str(exc.retry_after)
-        return response
     if isinstance(exc, NotAuthorized):
-        response = error_response(401, exc.message)
         response.headers["WWW-Authenticate"] = 'Basic realm="ots"'
-        return response
-    if isinstance(exc, InvalidRequest | WrongPassphrase):
-        return error_response(422, exc.message)
-    return error_response(400, exc.message)
+    return response
 
 
 def unavailable_response(message: str) -> web.Response:
@@ -86,28 +94,32 @@ def unavailable_response(message: str) -> web.Response:
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as exc:
-        return error_response(exc.status, exc.message)
-    except DomainError as exc:
-        return domain_response(exc)
-    except StoreUnavailable:
-        log.warning("database unavailable for %s", request.match_info.route.name or "request")
-        return unavailable_response("The service is temporarily unavailable")
-    except SecretUndecryptable:
-        log.error("a stored secret could not be decrypted: check the key ring")
-        return unavailable_response("The secret cannot be decrypted right now")
     except web.HTTPException as exc:
-        if exc.status < 400:
+        if exc.status < HTTPStatus.BAD_REQUEST:
             raise
         return _http_error(exc)
-    except Exception:
-        # Never str(exc): it may quote request data. The traceback goes to the log only.
-        log.exception("unhandled error")
-        return error_response(500, "An unexpected error occurred", "InternalError")
+    except Exception as exc:  # every failure must become a JSON error
+        return failure_response(exc)
+
+
+def failure_response(exc: Exception) -> web.Response:
+    if isinstance(exc, ApiError):
+        return error_response(exc.status, exc.message)
+    if isinstance(exc, DomainError):
+        return domain_response(exc)
+    if isinstance(exc, StoreUnavailable):
+        log.warning("database unavailable: %s", exc)
+        return unavailable_response("The service is temporarily unavailable")
+    if isinstance(exc, SecretUndecryptable):
+        log.error("a stored secret could not be decrypted: check the key ring")
+        return unavailable_response("The secret cannot be decrypted right now")
+    # Never str(exc) in the body: it may quote request data. The traceback goes to the log.
+    log.error("unhandled error", exc_info=exc)
+    return error_response(500, "An unexpected error occurred", "InternalError")
 
 
 def _http_error(exc: web.HTTPException) -> web.Response:
     response = error_response(exc.status, exc.reason)
-    if exc.status == 405 and "Allow" in exc.headers:
+    if "Allow" in exc.headers:
         response.headers["Allow"] = exc.headers["Allow"]
     return response

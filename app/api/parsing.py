@@ -12,6 +12,7 @@ from aiohttp import web
 from app.api.errors import ApiError
 
 Params = dict[str, Any]
+_HUGE = 2**31  # what an infinite number clamps from
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -62,22 +63,26 @@ def nest(pairs: Iterable[tuple[str, str]]) -> Params:
 
 
 def as_int(value: Any) -> int | None:
-    """An integer from a number or numeric string; None when absent; 0 when garbage."""
+    """An integer from a number or numeric string; None when absent; 0 when garbage
+    (upstream's rule: garbage then clamps to the minimum, it is never an error)."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
+    number = _as_float(value)
+    if math.isinf(number):
+        return _HUGE if number > 0 else -_HUGE
+    return int(number)
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool):
+        return 0.0
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
-        return 0
-    if math.isnan(number):
-        return 0
-    if math.isinf(number):
-        return 2**31 if number > 0 else -(2**31)
-    return int(number)
+        return 0.0
+    return 0.0 if math.isnan(number) else number
 
 
 def as_bool(value: Any) -> bool:

@@ -10,6 +10,10 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
 
+    def details(self) -> dict[str, str | int]:
+        """Extra fields a caller may act on (never secret material)."""
+        return {}
+
 
 class InvalidRequest(DomainError):
     """The request breaks a rule (empty secret, passphrase policy, size)."""
@@ -22,6 +26,9 @@ class UnknownSecret(DomainError):
         super().__init__("Unknown secret")
         self.key = key
 
+    def details(self) -> dict[str, str | int]:
+        return {"secret_key": self.key}
+
 
 class WrongPassphrase(DomainError):
     """The passphrase did not open the secret; the failure has been counted."""
@@ -33,6 +40,9 @@ class LockedOut(DomainError):
     def __init__(self, retry_after: int) -> None:
         super().__init__("Too many incorrect passphrase attempts. Please try again later.")
         self.retry_after = retry_after
+
+    def details(self) -> dict[str, str | int]:
+        return {"retry_after": self.retry_after}
 
 
 class NotAuthorized(DomainError):

@@ -29,9 +29,7 @@ def check_passphrase(limits: Limits, passphrase: str) -> None:
             raise InvalidRequest("A passphrase is required for all secrets")
         return
     if len(passphrase) < limits.passphrase_min:
-        raise InvalidRequest(
-            f"Passphrase must be at least {limits.passphrase_min} characters long"
-        )
+        raise InvalidRequest(f"Passphrase must be at least {limits.passphrase_min} characters long")
     if len(passphrase) > limits.passphrase_max:
         raise InvalidRequest(
             f"Passphrase must be no more than {limits.passphrase_max} characters long"
@@ -49,7 +47,5 @@ def check_length(limits: Limits, length: int | None, sets: CharacterSets) -> int
         length = limits.generate_length
     shortest = max(len(sets.alphabets()), 1)
     if not shortest <= length <= limits.generate_max_length:
-        raise InvalidRequest(
-            f"Length must be between {shortest} and {limits.generate_max_length}"
-        )
+        raise InvalidRequest(f"Length must be between {shortest} and {limits.generate_max_length}")
     return length

@@ -66,7 +66,9 @@ async def conceal(svc: Services, caller: Caller, req: ConcealRequest) -> Created
         raise InvalidRequest("You did not provide anything to share")
     rules.check_size(svc.limits, req.secret)
     ttl = rules.clamp_ttl(svc.limits, req.ttl)
-    return await _create(svc, caller, "conceal", req.secret, req.passphrase, ttl, req.share_domain)
+    return await _create(
+        svc, caller, _Draft("conceal", req.secret, req.passphrase, ttl, req.share_domain)
+    )
 
 
 async def generate(svc: Services, caller: Caller, req: GenerateRequest) -> Created:
@@ -76,24 +78,27 @@ async def generate(svc: Services, caller: Caller, req: GenerateRequest) -> Creat
     length = rules.check_length(svc.limits, req.length, sets)
     value = generate_password(length, sets)
     ttl = rules.clamp_ttl(svc.limits, req.ttl)
-    return await _create(svc, caller, "generate", value, req.passphrase, ttl, req.share_domain)
+    return await _create(
+        svc, caller, _Draft("generate", value, req.passphrase, ttl, req.share_domain)
+    )
 
 
-async def _create(
-    svc: Services,
-    caller: Caller,
-    kind: str,
-    value: str,
-    passphrase: str,
-    ttl: int,
-    share_domain: str | None,
-) -> Created:
+@dataclass(frozen=True)
+class _Draft:
+    kind: str
+    value: str
+    passphrase: str
+    ttl: int
+    share_domain: str | None
+
+
+async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
     share_key, receipt_key = crypto.new_link_key(), crypto.new_link_key()
-    salt = crypto.new_salt() if passphrase else None
-    pass_key = await svc.hasher.derive(passphrase, salt) if salt else b""
+    salt = crypto.new_salt() if draft.passphrase else None
+    pass_key = await svc.hasher.derive(draft.passphrase, salt) if salt else b""
     key_id = svc.keys.active_id
     master = svc.keys.master(key_id)
-    plaintext = value.encode()
+    plaintext = draft.value.encode()
     new = NewSecret(
         secret_id=crypto.lookup_id(svc.keys, share_key),
         receipt_id=crypto.lookup_id(svc.keys, receipt_key),
@@ -104,25 +109,30 @@ async def _create(
         share_key_sealed=crypto.seal_for_receipt(master, receipt_key, share_key.encode()),
         secret_shortkey=share_key[:6],
         custid=caller.custid,
-        kind=kind,
-        ttl=ttl,
-        value_claimable=kind == "generate" and salt is None,
-        share_domain=share_domain,
+        kind=draft.kind,
+        ttl=draft.ttl,
+        value_claimable=draft.kind == "generate" and salt is None,
+        share_domain=draft.share_domain,
     )
     async with svc.store.connection() as db:
         created = await store.insert_pair(db, new)
-    shown = value if kind == "generate" else None
     return Created(
-        kind, caller.custid, share_key, receipt_key, ttl, salt is not None, created,
-        share_domain, shown,
+        kind=draft.kind,
+        custid=caller.custid,
+        share_key=share_key,
+        receipt_key=receipt_key,
+        ttl=draft.ttl,
+        has_passphrase=salt is not None,
+        created=created,
+        share_domain=draft.share_domain,
+        value=draft.value if draft.kind == "generate" else None,
     )
 
 
 async def show_secret(svc: Services, key: str) -> LiveSecret:
     """A live secret's metadata; changes nothing, so link scanners cannot burn it."""
     async with svc.store.connection() as db:
-        live = await _peek(db, svc, key)
-    return live
+        return await _peek(db, svc, key)
 
 
 async def reveal(

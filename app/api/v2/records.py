@@ -10,6 +10,7 @@ from app.core.secrets import Created
 from app.store.secrets import LiveSecret
 
 Record = dict[str, Any]
+MINUTE, HOUR, DAY = 60, 3600, 86400
 DESTROYED = ("received", "burned", "expired", "orphaned")
 
 
@@ -19,13 +20,13 @@ def epoch(moment: datetime | None) -> int | None:
 
 def natural_duration(seconds: int) -> str:
     """Upstream's wording: "60 minutes" for 3600, "24 hours" for 86400."""
-    if seconds <= 60:
+    if seconds <= MINUTE:
         return f"{seconds} seconds"
-    if seconds <= 3600:
-        return f"{seconds // 60} minutes"
-    if seconds <= 86400:
-        return f"{seconds // 3600} hours"
-    return f"{seconds // 86400} days"
+    if seconds <= HOUR:
+        return f"{seconds // MINUTE} minutes"
+    if seconds <= DAY:
+        return f"{seconds // HOUR} hours"
+    return f"{seconds // DAY} days"
 
 
 def secret_record(live: LiveSecret, key: str, state: str = "new") -> Record:
@@ -180,4 +181,3 @@ def _flags(state: str, *, show_recipients: bool) -> Record:
 def _display_lines(value: str | None) -> int:
     text = value or ""
     return min(30, (80 + len(text)) // 80 + text.count("\n") + 3)
-
