@@ -1,0 +1,143 @@
+"""The real command line: `serve` end to end in its own process, `migrate`, and refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import aiohttp
+import pytest
+
+from tests.conftest import _admin, _with_database
+from tests.factories import TEST_KEYS
+
+BOUND = 20.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTS_", "DATABASE_URL"))}
+    return {**env, **extra}
+
+
+@pytest.fixture
+def served(database_url: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = _free_port()
+    env = _env(DATABASE_URL=database_url, OTS_KEYS=TEST_KEYS, OTS_PORT=str(port))
+    proc = subprocess.Popen(  # our own interpreter and module
+        [sys.executable, "-m", "app", "serve"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(BOUND)
+
+
+async def _wait_ready(session: aiohttp.ClientSession, base: str) -> None:
+    for _ in range(200):
+        try:
+            async with session.get(f"{base}/api/v2/status") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError("the service did not start")
+
+
+async def test_serve_end_to_end_then_sigterm(
+    served: tuple[str, subprocess.Popen[str]],
+) -> None:
+    base, proc = served
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=BOUND)) as session:
+        await _wait_ready(session, base)
+        body = {"secret": {"secret": "over the wire", "ttl": 300}}
+        async with session.post(f"{base}/api/v2/secret/conceal", json=body) as response:
+            created = await response.json()
+        key = created["record"]["secret"]["key"]
+        reveal = f"{base}/api/v2/secret/{key}/reveal"
+        async with session.post(reveal, json={"continue": True}) as response:
+            assert (await response.json())["record"]["secret_value"] == "over the wire"
+        async with session.post(reveal, json={"continue": True}) as response:
+            assert response.status == 404
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=BOUND)
+    assert proc.returncode == 0
+    assert "/api/v2/secret/{key}/reveal" in output  # the access log names the route...
+    assert key not in output  # ...never the key
+    assert created["record"]["metadata"]["key"] not in output
+
+
+def test_serve_refuses_to_start_without_a_key_ring(database_url: str) -> None:
+    result = subprocess.run(  # our own interpreter and module
+        [sys.executable, "-m", "app", "serve"],
+        env=_env(DATABASE_URL=database_url),
+        capture_output=True,
+        text=True,
+        timeout=BOUND,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "no key ring" in result.stderr
+
+
+def test_serve_refuses_a_placeholder_key(database_url: str) -> None:
+    placeholder = "idx:" + "A" * 43 + "= 1:" + "A" * 43 + "="
+    result = subprocess.run(  # our own interpreter and module
+        [sys.executable, "-m", "app", "serve"],
+        env=_env(DATABASE_URL=database_url, OTS_KEYS=placeholder),
+        capture_output=True,
+        text=True,
+        timeout=BOUND,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "placeholder" in result.stderr
+
+
+def test_migrate_command(server_url: str) -> None:
+    name = f"cli_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    url = _with_database(server_url, name)
+    try:
+        result = subprocess.run(  # our own interpreter and module
+            [sys.executable, "-m", "app", "migrate"],
+            env=_env(DATABASE_URL=url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        version = asyncio.run(_scalar(url, "SELECT version_num FROM alembic_version"))
+        assert version == "0001"
+    finally:
+        asyncio.run(_admin(server_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+async def _scalar(url: str, query: str) -> object:
+    import asyncpg  # noqa: PLC0415
+
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(query)
+    finally:
+        await conn.close()

@@ -1,0 +1,57 @@
+"""Settings from the environment: fail fast on anything missing or malformed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.config import ConfigError, Settings
+from tests.factories import TEST_KEYS
+
+BASE = {"DATABASE_URL": "postgresql://u@127.0.0.1/db", "OTS_KEYS": TEST_KEYS}
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env(BASE)
+    assert (settings.host, settings.port) == ("127.0.0.1", 7143)
+    assert settings.base_url == "http://127.0.0.1:7143"
+    assert settings.limits.ttl_default == 604800
+    assert settings.keys.active_id == 1
+
+
+def test_overrides() -> None:
+    env = {
+        **BASE,
+        "OTS_HOST": "192.0.2.1",
+        "OTS_PORT": "8080",
+        "OTS_BASE_URL": "https://secrets.example.com/",
+        "OTS_PASSPHRASE_MIN_LENGTH": "12",
+    }
+    settings = Settings.from_env(env)
+    assert (settings.host, settings.port) == ("192.0.2.1", 8080)
+    assert settings.base_url == "https://secrets.example.com"
+    assert settings.limits.passphrase_min == 12
+
+
+def test_keys_from_a_mounted_file(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    path.write_text(TEST_KEYS + "\n")
+    env = {"DATABASE_URL": BASE["DATABASE_URL"], "OTS_KEYS_FILE": str(path)}
+    assert Settings.from_env(env).keys.active_id == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "complaint"),
+    [
+        ({"OTS_KEYS": TEST_KEYS}, "DATABASE_URL is not set"),
+        ({"DATABASE_URL": "postgresql://x"}, "no key ring"),
+        ({**BASE, "OTS_KEYS": "idx:abc"}, "bad key ring"),
+        ({"DATABASE_URL": "postgresql://x", "OTS_KEYS_FILE": "/nonexistent/keys"}, "cannot read"),
+        ({**BASE, "OTS_PORT": "http"}, "OTS_PORT must be an integer"),
+        ({**BASE, "OTS_DB_ACQUIRE_TIMEOUT": "soon"}, "must be a number"),
+    ],
+)
+def test_refuses_bad_configuration(env: dict[str, str], complaint: str) -> None:
+    with pytest.raises(ConfigError, match=complaint):
+        Settings.from_env(env)

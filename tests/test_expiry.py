@@ -1,0 +1,135 @@
+"""Expiry on the database clock, and the sweeper that reclaims rows."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from app.config import Settings
+from app.expiry import sweep
+from app.keys import SERVICES
+from app.server import create_app
+from tests.conftest import make_settings
+from tests.factories import Client, burn, conceal, get, reveal
+
+EXPIRE_SECRETS = "UPDATE secrets SET expires_at = now() - interval '1 second'"
+EXPIRE_OLDER = EXPIRE_SECRETS + " WHERE created_at < (SELECT max(created_at) FROM secrets)"  # noqa: S608
+EXPIRE_RECEIPTS = "UPDATE receipts SET expires_at = now() - interval '1 second'"
+
+
+async def test_expired_secret_does_not_exist_anywhere(
+    client: Client, db: asyncpg.Connection
+) -> None:
+    pair = await conceal(client, "late", ttl=3600)
+    await db.execute(EXPIRE_SECRETS)
+    await db.execute("UPDATE receipts SET created_at = created_at - interval '3601 seconds'")
+    status, _ = await get(client, f"/secret/{pair.secret_key}")
+    assert status == 404
+    status, _ = await reveal(client, pair.secret_key)
+    assert status == 404
+    status, body = await get(client, f"/private/{pair.receipt_key}")
+    assert status == 200
+    assert body["record"]["state"] == "expired"
+    assert body["record"]["is_expired"] is True
+    assert "secret_key" not in body["record"]
+    status, body = await burn(client, pair.receipt_key)
+    assert status == 200
+    assert body["record"]["state"] == "expired"
+
+
+async def test_expired_receipt_is_unknown(client: Client, db: asyncpg.Connection) -> None:
+    pair = await conceal(client, "late")
+    await db.execute(EXPIRE_SECRETS)
+    await db.execute(EXPIRE_RECEIPTS)
+    for path in (f"/private/{pair.receipt_key}", f"/receipt/{pair.receipt_key}"):
+        status, body = await get(client, path)
+        assert (status, body["message"]) == (404, "Unknown secret")
+    status, _ = await burn(client, pair.receipt_key)
+    assert status == 404
+
+
+async def test_sweep_reclaims_in_batches_and_marks_receipts(
+    client: Client, db: asyncpg.Connection
+) -> None:
+    expired = [await conceal(client, f"old {n}") for n in range(12)]
+    alive = await conceal(client, "young")
+    keys = [p.receipt_key for p in expired]
+    await db.execute(EXPIRE_OLDER)
+    purged = await sweep(client.app[SERVICES].store, batch=5)
+    assert purged.secrets == 12
+    assert purged.receipts_expired == 12
+    assert await db.fetchval("SELECT count(*) FROM secrets") == 1
+    rows = await db.fetch(
+        "SELECT state, expired_at, share_key_sealed FROM receipts WHERE state = 'expired'"
+    )
+    assert len(rows) == 12
+    assert all(r["expired_at"] is not None and r["share_key_sealed"] is None for r in rows)
+    status, body = await get(client, f"/private/{keys[0]}")
+    assert (status, body["record"]["state"]) == (200, "expired")
+    status, body = await reveal(client, alive.secret_key)
+    assert status == 200
+    assert body["record"]["secret_value"] == "young"
+
+
+async def test_sweep_deletes_receipts_past_their_life(
+    client: Client, db: asyncpg.Connection
+) -> None:
+    for n in range(3):
+        await conceal(client, f"old {n}")
+    await db.execute(EXPIRE_SECRETS)
+    await db.execute(EXPIRE_RECEIPTS)
+    purged = await sweep(client.app[SERVICES].store, batch=2)
+    assert purged.receipts_deleted == 3
+    assert await db.fetchval("SELECT count(*) FROM receipts") == 0
+
+
+async def test_sweep_skips_rows_someone_holds(client: Client, db: asyncpg.Connection) -> None:
+    await conceal(client, "held")
+    await conceal(client, "free")
+    await db.execute(EXPIRE_SECRETS)
+    async with db.transaction():
+        held = await db.fetchval("SELECT id FROM secrets ORDER BY created_at LIMIT 1 FOR UPDATE")
+        purged = await asyncio.wait_for(sweep(client.app[SERVICES].store, batch=10), 5)
+        assert purged.secrets == 1
+    assert await db.fetchval("SELECT id FROM secrets") == held
+
+
+async def test_concurrent_sweepers_never_double_count(
+    client: Client, db: asyncpg.Connection
+) -> None:
+    await db.execute(
+        """
+        WITH r AS (
+            INSERT INTO receipts (id, key_id, secret_shortkey, custid, kind, state, secret_ttl,
+                                  receipt_ttl, has_passphrase, value_claimable, expires_at)
+            SELECT sha256(g::text::bytea), 1, 'abcdef', 'anon', 'conceal', 'new', 60, 120,
+                   false, false, now() + interval '1 hour'
+              FROM generate_series(1, 2000) g
+            RETURNING id)
+        INSERT INTO secrets (id, receipt_id, key_id, ciphertext, value_bytes, expires_at)
+        SELECT sha256(id), id, 1, '\\x00', 1, now() - interval '1 second' FROM r
+        """
+    )
+    store = client.app[SERVICES].store
+    results = await asyncio.gather(*(sweep(store, batch=100) for _ in range(4)))
+    assert sum(r.secrets for r in results) == 2000
+    assert sum(r.receipts_expired for r in results) == 2000
+    assert await db.fetchval("SELECT count(*) FROM secrets") == 0
+    assert await db.fetchval("SELECT count(*) FROM receipts WHERE state = 'expired'") == 2000
+
+
+async def test_background_task_sweeps(
+    aiohttp_client: object, settings: Settings, db: asyncpg.Connection
+) -> None:
+    make = aiohttp_client
+    fast = make_settings(settings, expiry_interval=0.05)
+    client: Client = await make(create_app(fast))  # type: ignore[operator]  # untyped fixture
+    await conceal(client, "soon gone")
+    await db.execute(EXPIRE_SECRETS)
+    for _ in range(100):
+        if await db.fetchval("SELECT count(*) FROM secrets") == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await db.fetchval("SELECT count(*) FROM secrets") == 0
+    assert await db.fetchval("SELECT state FROM receipts") == "expired"
