@@ -8,17 +8,19 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from app.api.errors import error_middleware
+from app.api.headers import add_security_headers
 from app.api.v2 import meta, receipts, secrets
 from app.config import Settings
 from app.core.context import Services
 from app.expiry import expiry_task
 from app.keys import SERVICES, SETTINGS
-from app.store.db import Store, create_pool
+from app.store.db import Store, close_pool, create_pool
 
 
 def create_app(settings: Settings, *, sweeper: bool = True) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app.on_response_prepare.append(add_security_headers)
     app.cleanup_ctx.append(database)
     if sweeper:
         app.cleanup_ctx.append(expiry_task)
@@ -35,4 +37,4 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await pool.close()
+        await close_pool(pool)

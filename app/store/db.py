@@ -51,6 +51,17 @@ async def create_pool(config: DatabaseConfig) -> asyncpg.Pool:
     )
 
 
+POOL_CLOSE_SECONDS = 5.0
+
+
+async def close_pool(pool: asyncpg.Pool) -> None:
+    """Wait for connections in use to come back, but not forever."""
+    try:
+        await asyncio.wait_for(pool.close(), POOL_CLOSE_SECONDS)
+    except TimeoutError:
+        pool.terminate()
+
+
 @dataclass(frozen=True)
 class Store:
     """The pool plus the acquire bound: asyncpg's own acquire waits forever."""

@@ -155,12 +155,12 @@ def receipt_details(view: ReceiptView) -> Record:
     }
 
 
-def secret_details(confirmed: bool, value: str | None, has_passphrase: bool) -> Record:
+def secret_details(confirmed: bool, value: str | None, passphrase_ok: bool) -> Record:
     return {
         "continue": confirmed,
         "is_owner": False,
         "show_secret": value is not None,
-        "correct_passphrase": value is not None or not has_passphrase,
+        "correct_passphrase": passphrase_ok,
         "display_lines": _display_lines(value),
         "one_liner": None if value is None else "\n" not in value,
     }

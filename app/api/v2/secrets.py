@@ -58,7 +58,7 @@ async def show(request: web.Request) -> web.Response:
         {
             "success": True,
             "record": records.secret_record(live, key),
-            "details": records.secret_details(False, None, live.passphrase_salt is not None),
+            "details": records.secret_details(False, None, live.passphrase_salt is None),
         }
     )
 
@@ -75,7 +75,6 @@ async def reveal(request: web.Request) -> web.Response:
         as_text(params.get("passphrase"), "passphrase"),
         confirmed,
     )
-    has_passphrase = revealed.secret.passphrase_salt is not None
     record = records.secret_record(revealed.secret, key)
     if revealed.value is not None:
         record.update(state="received", secret_value=revealed.value)
@@ -83,7 +82,8 @@ async def reveal(request: web.Request) -> web.Response:
         {
             "success": True,
             "record": record,
-            "details": records.secret_details(confirmed, revealed.value, has_passphrase),
+            # A 200 means the passphrase (if any) was right: wrong ones are 422.
+            "details": records.secret_details(confirmed, revealed.value, passphrase_ok=True),
         }
     )
 
