@@ -73,3 +73,15 @@ async def test_burn(client: Client) -> None:
     assert body["record"]["state"] == "burned"
     response = await client.get(f"{V2}/status")
     assert response.status == 200
+
+
+async def test_responses_are_never_cached_or_framed(client: Client) -> None:
+    pair = await conceal(client, "hello")
+    response = await client.post(f"{V2}/secret/{pair.secret_key}/reveal", json={"continue": True})
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    missing = await client.get(f"{V2}/secret/{pair.secret_key}")
+    assert missing.status == 404
+    assert missing.headers["Cache-Control"] == "no-store"
