@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from app import crypto
 from app.core.context import Caller, Services
 from app.core.errors import SecretUndecryptable, UnknownSecret
-from app.core.unlock import open_live
+from app.core.unlock import decrypt, master_key, open_live
 from app.store import secrets as store
 from app.store.db import Db
 from app.store.secrets import Receipt
@@ -39,8 +39,7 @@ async def show_receipt(svc: Services, key: str) -> ReceiptView:
         live = await store.peek_secret(db, receipt.secret_id)
     if live is None:
         return view
-    master = _master(svc, live.key_id)
-    value = crypto.open_secret(master, view.share_key, b"", live.ciphertext).decode()
+    value = decrypt(svc, live, view.share_key, b"").decode()
     return ReceiptView(receipt, key, view.share_key, value)
 
 
@@ -70,13 +69,12 @@ async def _view(db: Db, svc: Services, key: str) -> ReceiptView:
         raise UnknownSecret(key)
     share_key = None
     if receipt.secret_id is not None and receipt.share_key_sealed is not None:
-        master = _master(svc, receipt.key_id)
-        share_key = crypto.open_for_receipt(master, key, receipt.share_key_sealed).decode()
+        share_key = _open_share_key(svc, key, receipt.key_id, receipt.share_key_sealed)
     return ReceiptView(receipt, key, share_key)
 
 
-def _master(svc: Services, key_id: int) -> bytes:
+def _open_share_key(svc: Services, key: str, key_id: int, sealed: bytes) -> str:
     try:
-        return svc.keys.master(key_id)
+        return crypto.open_for_receipt(master_key(svc, key_id), key, sealed).decode()
     except crypto.DecryptionError:
-        raise SecretUndecryptable("master key missing from the key ring") from None
+        raise SecretUndecryptable("a receipt's share key did not open") from None

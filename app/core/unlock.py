@@ -18,7 +18,7 @@ async def open_live(
 ) -> bytes:
     """The plaintext of a live secret; WrongPassphrase (with text `wrong`) or LockedOut."""
     if live.passphrase_salt is None:
-        return _open(svc, live, share_key, b"")
+        return decrypt(svc, live, share_key, b"")
     client = crypto.client_ref(svc.keys, caller.client)
     async with svc.store.connection() as db:
         retry_after = await lockouts.locked_for(db, live.id, client)
@@ -26,7 +26,7 @@ async def open_live(
         raise LockedOut(retry_after)
     pass_key = await svc.hasher.derive(passphrase, live.passphrase_salt) if passphrase else b""
     try:
-        plaintext = _open(svc, live, share_key, pass_key)
+        plaintext = decrypt(svc, live, share_key, pass_key)
     except WrongPassphrase:
         async with svc.store.connection() as db:
             await lockouts.record_failure(db, live.id, client, svc.lockout)
@@ -36,14 +36,20 @@ async def open_live(
     return plaintext
 
 
-def _open(svc: Services, live: LiveSecret, share_key: str, pass_key: bytes) -> bytes:
-    try:
-        master = svc.keys.master(live.key_id)
-    except crypto.DecryptionError:
-        raise SecretUndecryptable("master key missing from the key ring") from None
+def decrypt(svc: Services, live: LiveSecret, share_key: str, pass_key: bytes) -> bytes:
+    """WrongPassphrase if a passphrase secret does not open; SecretUndecryptable if the
+    key ring cannot open it at all (an operator problem, not the caller's)."""
+    master = master_key(svc, live.key_id)
     try:
         return crypto.open_secret(master, share_key, pass_key, live.ciphertext)
     except crypto.DecryptionError:
         if live.passphrase_salt is None:
             raise SecretUndecryptable("secret did not open with its master key") from None
         raise WrongPassphrase("Incorrect passphrase") from None
+
+
+def master_key(svc: Services, key_id: int) -> bytes:
+    try:
+        return svc.keys.master(key_id)
+    except crypto.DecryptionError:
+        raise SecretUndecryptable("master key missing from the key ring") from None
