@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     keys = commands.add_parser("keys", help="key ring tools")
     keys.add_argument("action", choices=["generate"], help="print a fresh key ring")
     args = parser.parse_args(argv)
-    configure(os.environ.get("OTS_LOG_LEVEL", "INFO"))
     try:
+        configure(os.environ.get("OTS_LOG_LEVEL", "INFO"))
         return COMMANDS[args.command](dict(os.environ))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
@@ -50,12 +50,8 @@ def serve(env: dict[str, str]) -> int:
 
 def dev(env: dict[str, str]) -> int:
     """What `make run` does: keeps a local key and database in .data/ across restarts."""
-    keys_file = DEV_DIR / "dev-keys"
-    if not keys_file.exists():
-        DEV_DIR.mkdir(exist_ok=True)
-        keys_file.touch(mode=0o600)
-        keys_file.write_text(crypto.generate_keyring_text())
-    env.setdefault("OTS_KEYS_FILE", str(keys_file))
+    if not (env.get("OTS_KEYS") or env.get("OTS_KEYS_FILE")):
+        env["OTS_KEYS_FILE"] = str(_dev_keys(DEV_DIR / "dev-keys"))
     if not env.get("DATABASE_URL"):
         from app import embedded  # noqa: PLC0415  # the wheel is only needed here
 
@@ -63,6 +59,15 @@ def dev(env: dict[str, str]) -> int:
         env["DATABASE_URL"] = embedded.database_url(server, "ots")
     migrate.upgrade(env["DATABASE_URL"])
     return serve(env)
+
+
+def _dev_keys(path: Path) -> Path:
+    """A development key ring, made once and kept (owner-only) so secrets survive restarts."""
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(crypto.generate_keyring_text())
+    return path
 
 
 def run_migrations(env: dict[str, str]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,25 +75,32 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         host = env.get("OTS_HOST", "127.0.0.1")
-        port = _int(env, "OTS_PORT", 7143)
+        port = _int(env, "OTS_PORT", 7143, 1, 65535)
+        limits = Limits(
+            max_secret_bytes=_int(env, "OTS_MAX_SECRET_BYTES", 10_000, 1, 16 * 2**20),
+            passphrase_min=_int(env, "OTS_PASSPHRASE_MIN_LENGTH", 8, 1, 128),
+            passphrase_required=_bool(env, "OTS_PASSPHRASE_REQUIRED", False),
+            generate_symbols=_bool(env, "OTS_GENERATE_SYMBOLS", True),
+        )
         return cls(
             database=DatabaseConfig(
                 url=_required(env, "DATABASE_URL"),
-                pool_max=_int(env, "OTS_DB_POOL_MAX", 10),
+                pool_max=_int(env, "OTS_DB_POOL_MAX", 10, 1, 1000),
                 acquire_timeout=_float(env, "OTS_DB_ACQUIRE_TIMEOUT", 2.0),
             ),
             keys=load_keyring(env),
             base_url=env.get("OTS_BASE_URL", f"http://{host}:{port}").rstrip("/"),
             host=host,
             port=port,
-            limits=Limits(
-                max_secret_bytes=_int(env, "OTS_MAX_SECRET_BYTES", 10_000),
-                passphrase_min=_int(env, "OTS_PASSPHRASE_MIN_LENGTH", 8),
-                passphrase_required=env.get("OTS_PASSPHRASE_REQUIRED", "false") == "true",
-                generate_symbols=env.get("OTS_GENERATE_SYMBOLS", "true") != "false",
-            ),
+            limits=limits,
             expiry_interval=_float(env, "OTS_EXPIRY_INTERVAL", 10.0),
+            max_body_bytes=body_limit(limits.max_secret_bytes),
         )
+
+
+def body_limit(max_secret_bytes: int) -> int:
+    """Room for the largest secret even if every byte arrives JSON-escaped (\\uXXXX)."""
+    return max(256 * 1024, 6 * max_secret_bytes + 64 * 1024)
 
 
 def load_keyring(env: Mapping[str, str]) -> KeyRing:
@@ -117,15 +125,36 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     try:
-        return int(env.get(name, default))
+        value = int(env.get(name, default))
     except ValueError:
         raise ConfigError(f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}")
+    return value
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     try:
-        return float(env.get(name, default))
+        value = float(env.get(name, default))
     except ValueError:
         raise ConfigError(f"{name} must be a number") from None
+    if not 0 < value < math.inf:
+        raise ConfigError(f"{name} must be a positive number of seconds")
+    return value
+
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """Security switches must not silently mean "off" on a typo: unknown words are refused."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")

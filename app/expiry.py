@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from app.keys import EXPIRY_TASK, SERVICES, SETTINGS
-from app.store.db import Store
+from app.store.db import Store, StoreUnavailable
 from app.store.expiry import Purged, purge_expired
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,10 @@ async def run_expiry(store: Store, interval: float, batch: int) -> None:
                     purged.secrets,
                     purged.receipts_deleted,
                 )
+        except StoreUnavailable as exc:
+            log.warning("expiry sweep skipped, database unavailable: %s", exc)
         except Exception:
-            # One bad round (database away, say) must not end the loop.
+            # One bad round must not end the loop.
             log.exception("expiry sweep failed")
         await asyncio.sleep(interval)
 

@@ -7,6 +7,8 @@ import logging
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from app.config import ConfigError
+
 
 class RouteAccessLogger(AbstractAccessLogger):
     """Logs the route template (`/api/v2/secret/{key}`), never the raw path: paths hold keys."""
@@ -28,5 +30,12 @@ def route_template(request: web.BaseRequest) -> str:
     return resource.canonical if resource is not None else "<unmatched>"
 
 
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 def configure(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if level.upper() not in LEVELS:
+        raise ConfigError(f"OTS_LOG_LEVEL must be one of {', '.join(LEVELS)}")
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )

@@ -35,7 +35,9 @@ def _env(**extra: str) -> dict[str, str]:
 @pytest.fixture
 def served(database_url: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = _free_port()
-    env = _env(DATABASE_URL=database_url, OTS_KEYS=TEST_KEYS, OTS_PORT=str(port))
+    env = _env(
+        DATABASE_URL=database_url, OTS_KEYS=TEST_KEYS, OTS_PORT=str(port), OTS_LOG_LEVEL="info"
+    )
     proc = subprocess.Popen(  # our own interpreter and module
         [sys.executable, "-m", "app", "serve"],
         env=env,
@@ -141,3 +143,16 @@ async def _scalar(url: str, query: str) -> object:
         return await conn.fetchval(query)
     finally:
         await conn.close()
+
+
+def test_bad_log_level_is_a_configuration_error(database_url: str) -> None:
+    result = subprocess.run(  # noqa: S603  # our own interpreter and module
+        [sys.executable, "-m", "app", "serve"],
+        env=_env(DATABASE_URL=database_url, OTS_KEYS=TEST_KEYS, OTS_LOG_LEVEL="loud"),
+        capture_output=True,
+        text=True,
+        timeout=BOUND,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "OTS_LOG_LEVEL must be one of" in result.stderr

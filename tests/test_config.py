@@ -55,3 +55,34 @@ def test_keys_from_a_mounted_file(tmp_path: Path) -> None:
 def test_refuses_bad_configuration(env: dict[str, str], complaint: str) -> None:
     with pytest.raises(ConfigError, match=complaint):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("true", True), ("TRUE", True), ("1", True), ("no", False), ("", False)]
+)
+def test_switches_read_common_spellings(raw: str, expected: bool) -> None:
+    settings = Settings.from_env({**BASE, "OTS_PASSPHRASE_REQUIRED": raw})
+    assert settings.limits.passphrase_required is expected
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "complaint"),
+    [
+        ("OTS_PASSPHRASE_REQUIRED", "ture", "must be true or false"),
+        ("OTS_PORT", "0", "between 1 and 65535"),
+        ("OTS_DB_POOL_MAX", "0", "between 1 and 1000"),
+        ("OTS_MAX_SECRET_BYTES", "-1", "between"),
+        ("OTS_EXPIRY_INTERVAL", "0", "positive"),
+        ("OTS_DB_ACQUIRE_TIMEOUT", "inf", "positive"),
+    ],
+)
+def test_out_of_range_values_are_refused(name: str, raw: str, complaint: str) -> None:
+    with pytest.raises(ConfigError, match=complaint):
+        Settings.from_env({**BASE, name: raw})
+
+
+def test_body_limit_follows_the_secret_limit() -> None:
+    small = Settings.from_env(BASE)
+    large = Settings.from_env({**BASE, "OTS_MAX_SECRET_BYTES": "1000000"})
+    assert small.max_body_bytes == 256 * 1024
+    assert large.max_body_bytes > 6 * 1_000_000

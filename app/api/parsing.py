@@ -95,10 +95,19 @@ def as_text(value: Any, field: str) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        return _utf8(value, field)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     raise ApiError(422, f"Incorrect payload format: {field} must be a string")
+
+
+def _utf8(value: str, field: str) -> str:
+    """JSON may smuggle lone surrogates (\\ud800), which no UTF-8 store can hold."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ApiError(422, f"Incorrect payload format: {field} must be valid UTF-8 text") from None
+    return value
 
 
 def as_list(value: Any) -> tuple[str, ...]:

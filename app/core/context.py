@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from app import crypto
 from app.config import Limits, Lockout, Settings
@@ -31,6 +32,7 @@ class Services:
     lockout: Lockout
     hasher: PassphraseHasher
     generated_value_window: int
+    site_host: str
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> Services:
@@ -41,6 +43,7 @@ class Services:
             lockout=settings.lockout,
             hasher=PassphraseHasher(settings.passphrase_cost, settings.passphrase_workers),
             generated_value_window=settings.generated_value_window,
+            site_host=(urlsplit(settings.base_url).hostname or "").lower(),
         )
 
 

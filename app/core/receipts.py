@@ -27,12 +27,13 @@ class BurnOutcome:
     burned: bool  # False: not confirmed, nothing destroyed
 
 
-async def show_receipt(svc: Services, key: str) -> ReceiptView:
+async def show_receipt(svc: Services, key: str, *, claim_value: bool = True) -> ReceiptView:
     """The receipt as stored; the only write is claiming a generated value, once."""
     async with svc.store.connection() as db:
         view = await _view(db, svc, key)
         receipt = view.receipt
-        if not (receipt.value_claimable and view.share_key and receipt.secret_id):
+        claimable = claim_value and receipt.value_claimable
+        if not (claimable and view.share_key and receipt.secret_id):
             return view
         if not await store.claim_generated_value(db, receipt.id, svc.generated_value_window):
             return view

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from app.config import Limits
 from app.core.context import Caller
 from app.core.errors import InvalidRequest
@@ -40,6 +42,24 @@ def check_recipients(caller: Caller, recipients: tuple[str, ...]) -> None:
     """Sending e-mail needs an account (upstream's rule, and an anti-spam measure)."""
     if recipients and caller.anonymous:
         raise InvalidRequest("An account is required to send emails.")
+
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
+def check_share_domain(site_host: str, domain: str | None) -> str | None:
+    """Links are built on this service's own host; custom share domains are not registered
+    yet, so any other domain is refused rather than silently ignored."""
+    if not domain:
+        return None
+    domain = domain.strip().lower()
+    if not _HOSTNAME.match(domain):
+        raise InvalidRequest("Invalid share domain")
+    if domain == site_host:
+        return None
+    raise InvalidRequest(f"Unknown domain: {domain}")
 
 
 def check_length(limits: Limits, length: int | None, sets: CharacterSets) -> int:

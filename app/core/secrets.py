@@ -66,9 +66,8 @@ async def conceal(svc: Services, caller: Caller, req: ConcealRequest) -> Created
         raise InvalidRequest("You did not provide anything to share")
     rules.check_size(svc.limits, req.secret)
     ttl = rules.clamp_ttl(svc.limits, req.ttl)
-    return await _create(
-        svc, caller, _Draft("conceal", req.secret, req.passphrase, ttl, req.share_domain)
-    )
+    domain = rules.check_share_domain(svc.site_host, req.share_domain)
+    return await _create(svc, caller, _Draft("conceal", req.secret, req.passphrase, ttl, domain))
 
 
 async def generate(svc: Services, caller: Caller, req: GenerateRequest) -> Created:
@@ -78,9 +77,8 @@ async def generate(svc: Services, caller: Caller, req: GenerateRequest) -> Creat
     length = rules.check_length(svc.limits, req.length, sets)
     value = generate_password(length, sets)
     ttl = rules.clamp_ttl(svc.limits, req.ttl)
-    return await _create(
-        svc, caller, _Draft("generate", value, req.passphrase, ttl, req.share_domain)
-    )
+    domain = rules.check_share_domain(svc.site_host, req.share_domain)
+    return await _create(svc, caller, _Draft("generate", value, req.passphrase, ttl, domain))
 
 
 @dataclass(frozen=True)

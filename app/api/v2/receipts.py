@@ -12,8 +12,11 @@ from app.keys import SERVICES, SETTINGS
 
 
 async def show(request: web.Request) -> web.Response:
-    """Changes no state; a generated password is handed out once, shortly after creation."""
-    view = await core.show_receipt(request.app[SERVICES], request.match_info["key"])
+    """Changes no state; a generated password is handed out once, shortly after creation,
+    and never to a HEAD request, whose body nobody reads."""
+    view = await core.show_receipt(
+        request.app[SERVICES], request.match_info["key"], claim_value=request.method != "HEAD"
+    )
     return web.json_response(
         {
             "success": True,

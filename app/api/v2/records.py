@@ -84,7 +84,12 @@ def created_records(created: Created) -> Record:
         "created": at,
         "updated": at,
     }
-    return {"metadata": metadata, "receipt": metadata, "secret": secret, "share_domain": None}
+    return {
+        "metadata": metadata,
+        "receipt": metadata,
+        "secret": secret,
+        "share_domain": created.share_domain,
+    }
 
 
 def receipt_record(view: ReceiptView, base_url: str) -> Record:

@@ -1,0 +1,69 @@
+"""Input PostgreSQL or UTF-8 cannot hold is a clear 422, never a 500, and stores nothing."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from tests.factories import V2, Client, conceal
+
+SURROGATE = '"a\\ud800b"'  # valid JSON, but no UTF-8 encoder accepts it
+
+
+async def _count(db: asyncpg.Connection) -> int:
+    count: int = await db.fetchval("SELECT count(*) FROM receipts")
+    return count
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"secret": {"secret": ' + SURROGATE + "}}",
+        '{"secret": {"secret": "x", "passphrase": "long enough ' + SURROGATE[1:] + "}}",
+        '{"secret": {"secret": "x", "share_domain": ' + SURROGATE + "}}",
+    ],
+)
+async def test_lone_surrogates_on_create(client: Client, db: asyncpg.Connection, body: str) -> None:
+    response = await client.post(
+        f"{V2}/secret/conceal", data=body, headers={"Content-Type": "application/json"}
+    )
+    payload = await response.json()
+    assert response.status == 422, payload
+    assert "valid UTF-8" in payload["message"]
+    assert await _count(db) == 0
+
+
+@pytest.mark.parametrize("path", ["/secret/{s}/reveal", "/private/{r}/burn"])
+async def test_lone_surrogate_passphrase_on_consume(client: Client, path: str) -> None:
+    pair = await conceal(client, "kept", passphrase="correct-horse-1")
+    url = V2 + path.format(s=pair.secret_key, r=pair.receipt_key)
+    body = '{"continue": true, "passphrase": ' + SURROGATE + "}"
+    response = await client.post(url, data=body, headers={"Content-Type": "application/json"})
+    assert response.status == 422
+    status = (await client.get(f"{V2}/secret/{pair.secret_key}")).status
+    assert status == 200
+
+
+@pytest.mark.parametrize(
+    ("domain", "message"),
+    [
+        ("a\u0000b", "Invalid share domain"),
+        ("x" * 300, "Invalid share domain"),
+        ("not a domain", "Invalid share domain"),
+        ("other.example.com", "Unknown domain: other.example.com"),
+    ],
+)
+async def test_share_domain_is_checked(
+    client: Client, db: asyncpg.Connection, domain: str, message: str
+) -> None:
+    response = await client.post(
+        f"{V2}/secret/conceal", json={"secret": {"secret": "x", "share_domain": domain}}
+    )
+    assert response.status == 422
+    assert (await response.json())["message"] == message
+    assert await _count(db) == 0
+
+
+async def test_own_host_as_share_domain_is_accepted(client: Client) -> None:
+    pair = await conceal(client, "x", share_domain="OTS.example")
+    assert pair.body["record"]["share_domain"] is None
