@@ -32,6 +32,17 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+def _run(command: str, timeout: float = BOUND, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603  # our own interpreter and module
+        [sys.executable, "-m", "app", command],
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 @pytest.fixture
 def served(database_url: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = _free_port()
@@ -89,28 +100,14 @@ async def test_serve_end_to_end_then_sigterm(
 
 
 def test_serve_refuses_to_start_without_a_key_ring(database_url: str) -> None:
-    result = subprocess.run(  # our own interpreter and module
-        [sys.executable, "-m", "app", "serve"],
-        env=_env(DATABASE_URL=database_url),
-        capture_output=True,
-        text=True,
-        timeout=BOUND,
-        check=False,
-    )
+    result = _run("serve", DATABASE_URL=database_url)
     assert result.returncode == 2
     assert "no key ring" in result.stderr
 
 
 def test_serve_refuses_a_placeholder_key(database_url: str) -> None:
     placeholder = "idx:" + "A" * 43 + "= 1:" + "A" * 43 + "="
-    result = subprocess.run(  # our own interpreter and module
-        [sys.executable, "-m", "app", "serve"],
-        env=_env(DATABASE_URL=database_url, OTS_KEYS=placeholder),
-        capture_output=True,
-        text=True,
-        timeout=BOUND,
-        check=False,
-    )
+    result = _run("serve", DATABASE_URL=database_url, OTS_KEYS=placeholder)
     assert result.returncode == 2
     assert "placeholder" in result.stderr
 
@@ -120,14 +117,7 @@ def test_migrate_command(server_url: str) -> None:
     asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
     url = _with_database(server_url, name)
     try:
-        result = subprocess.run(  # our own interpreter and module
-            [sys.executable, "-m", "app", "migrate"],
-            env=_env(DATABASE_URL=url),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = _run("migrate", timeout=60, DATABASE_URL=url)
         assert result.returncode == 0, result.stderr
         version = asyncio.run(_scalar(url, "SELECT version_num FROM alembic_version"))
         assert version == "0001"
@@ -146,13 +136,6 @@ async def _scalar(url: str, query: str) -> object:
 
 
 def test_bad_log_level_is_a_configuration_error(database_url: str) -> None:
-    result = subprocess.run(  # noqa: S603  # our own interpreter and module
-        [sys.executable, "-m", "app", "serve"],
-        env=_env(DATABASE_URL=database_url, OTS_KEYS=TEST_KEYS, OTS_LOG_LEVEL="loud"),
-        capture_output=True,
-        text=True,
-        timeout=BOUND,
-        check=False,
-    )
+    result = _run("serve", DATABASE_URL=database_url, OTS_KEYS=TEST_KEYS, OTS_LOG_LEVEL="loud")
     assert result.returncode == 2
     assert "OTS_LOG_LEVEL must be one of" in result.stderr
