@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 
 from app import crypto, embedded, migrate
 from app.config import DatabaseConfig, Settings
@@ -54,6 +55,9 @@ def settings(database_url: str) -> Settings:
     )
 
 
+TRUNCATE = "TRUNCATE receipts, secrets, passphrase_attempts, passphrase_lockouts"
+
+
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A direct connection for arranging and inspecting rows; tables are emptied afterwards."""
@@ -61,16 +65,29 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     try:
         yield conn
     finally:
-        await conn.execute("TRUNCATE receipts, secrets, passphrase_attempts, passphrase_lockouts")
+        await _truncate(conn)
         await conn.close()
+
+
+async def _truncate(conn: asyncpg.Connection) -> None:
+    """A test's own app (and its sweeper) may still be running: if the sweeper's row locks
+    and TRUNCATE's table locks deadlock and PostgreSQL picks us, try again."""
+    for _ in range(5):
+        try:
+            await conn.execute(TRUNCATE)
+            return
+        except asyncpg.DeadlockDetectedError:
+            await asyncio.sleep(0.1)
+    await conn.execute(TRUNCATE)
 
 
 @pytest.fixture
 async def client(
-    aiohttp_client: object, settings: Settings, db: asyncpg.Connection
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
 ) -> TestClient[web.Request, web.Application]:
-    make = aiohttp_client
-    return await make(create_app(settings))  # type: ignore[operator, no-any-return]  # untyped fixture
+    """The real app with its sweeper; `db` comes first so the server stops before the
+    tables are emptied."""
+    return await aiohttp_client(create_app(settings))
 
 
 def make_settings(settings: Settings, **changes: object) -> Settings:

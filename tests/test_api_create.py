@@ -9,10 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from pytest_aiohttp import AiohttpClient
 
-from app.config import Settings
-from app.server import create_app
 from tests.factories import V2, Client, conceal, generate, get, reveal
 
 Body = dict[str, Any]
@@ -26,15 +23,6 @@ SELECT extract(epoch FROM s.expires_at - s.created_at)::int AS secret,
        extract(epoch FROM r.expires_at - r.created_at)::int AS receipt
   FROM secrets s JOIN receipts r ON r.id = s.receipt_id
 """
-
-
-@pytest.fixture
-async def client(
-    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
-) -> Client:
-    """conftest's `client` without the sweeper, whose first run at start-up can deadlock with
-    the TRUNCATE in `db`'s teardown (there the server outlives `db`). Drop once that is fixed."""
-    return await aiohttp_client(create_app(settings, sweeper=False))
 
 
 async def post(client: Client, path: str, **kwargs: Any) -> tuple[int, Body]:

@@ -6,23 +6,11 @@ from typing import Any
 
 import asyncpg
 import pytest
-from pytest_aiohttp import AiohttpClient
 
-from app.config import Settings
-from app.server import create_app
 from tests.factories import V2, Client, burn, conceal, generate, get, reveal
 
 Body = dict[str, Any]
 RECEIPT_ROW = "SELECT state, updated_at, value_claimable FROM receipts"
-
-
-@pytest.fixture
-async def client(
-    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
-) -> Client:
-    """conftest's `client` without the sweeper, whose first run at start-up can deadlock with
-    the TRUNCATE in `db`'s teardown (there the server outlives `db`). Drop once that is fixed."""
-    return await aiohttp_client(create_app(settings, sweeper=False))
 
 
 async def request(client: Client, method: str, path: str, **kwargs: Any) -> tuple[int, Body]:
@@ -142,10 +130,15 @@ async def test_unknown_route_is_json_404(client: Client, method: str, path: str)
     assert_error(await response.json(), "Not Found")
 
 
+async def test_get_on_a_post_only_path_is_a_key_lookup(client: Client) -> None:
+    """`GET /secret/conceal` is `GET /secret/{key}` with key "conceal", as upstream routes it."""
+    status, body = await request(client, "GET", "/secret/conceal")
+    assert (status, body["message"], body["secret_key"]) == (404, "Unknown secret", "conceal")
+
+
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        ("GET", "/secret/conceal", "POST"),
         ("PUT", "/secret/conceal", "POST"),
         ("DELETE", "/status", "GET"),
         ("GET", "/private/abc123/burn", "POST"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+from pytest_aiohttp import AiohttpClient
 
 from app.config import Settings
 from app.expiry import sweep
@@ -120,11 +121,10 @@ async def test_concurrent_sweepers_never_double_count(
 
 
 async def test_background_task_sweeps(
-    aiohttp_client: object, settings: Settings, db: asyncpg.Connection
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
-    make = aiohttp_client
     fast = make_settings(settings, expiry_interval=0.05)
-    client: Client = await make(create_app(fast))  # type: ignore[operator]  # untyped fixture
+    client = await aiohttp_client(create_app(fast))
     await conceal(client, "soon gone")
     await db.execute(EXPIRE_SECRETS)
     for _ in range(100):

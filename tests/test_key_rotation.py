@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncpg
+from pytest_aiohttp import AiohttpClient
 
 from app import crypto
 from app.config import Settings
@@ -11,14 +12,14 @@ from tests.conftest import make_settings
 from tests.factories import SECOND_KEY, TEST_KEYS, Client, conceal, get, reveal
 
 
-async def _client_with(aiohttp_client: object, settings: Settings, ring: str) -> Client:
+async def _client_with(aiohttp_client: AiohttpClient, settings: Settings, ring: str) -> Client:
     changed = make_settings(settings, keys=crypto.parse_keyring(ring))
-    client: Client = await aiohttp_client(create_app(changed))  # type: ignore[operator]  # untyped
+    client: Client = await aiohttp_client(create_app(changed))
     return client
 
 
 async def test_rotation_keeps_old_secrets_readable(
-    aiohttp_client: object, settings: Settings, db: asyncpg.Connection
+    aiohttp_client: AiohttpClient, settings: Settings, db: asyncpg.Connection
 ) -> None:
     before = await _client_with(aiohttp_client, settings, TEST_KEYS)
     old = await conceal(before, "sealed under key 1")
@@ -32,7 +33,7 @@ async def test_rotation_keeps_old_secrets_readable(
 
 
 async def test_retired_key_gives_503_and_consumes_nothing(
-    aiohttp_client: object, settings: Settings, db: asyncpg.Connection
+    aiohttp_client: AiohttpClient, settings: Settings, db: asyncpg.Connection
 ) -> None:
     before = await _client_with(aiohttp_client, settings, TEST_KEYS)
     pair = await conceal(before, "kept safe")

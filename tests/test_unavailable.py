@@ -6,6 +6,7 @@ import asyncio
 import socket
 
 import asyncpg
+from pytest_aiohttp import AiohttpClient
 
 from app.config import DatabaseConfig, Settings
 from app.keys import SERVICES
@@ -32,10 +33,10 @@ async def _expect_503(client: Client, method: str, path: str, json: object = Non
     assert body["error_type"] == "ServiceUnavailable"
 
 
-async def test_unreachable_database(aiohttp_client: object, settings: Settings) -> None:
+async def test_unreachable_database(aiohttp_client: AiohttpClient, settings: Settings) -> None:
     url = f"postgresql://postgres@127.0.0.1:{_closed_port()}/nowhere"
     away = make_settings(settings, database=DatabaseConfig(url=url, connect_timeout=1.0))
-    client: Client = await aiohttp_client(create_app(away))  # type: ignore[operator]  # untyped
+    client: Client = await aiohttp_client(create_app(away))
     await _expect_503(client, "POST", "/secret/conceal", json={"secret": {"secret": "x"}})
     await _expect_503(client, "GET", "/secret/abc")
     await _expect_503(client, "POST", "/private/abc/burn", json={"continue": True})
@@ -43,12 +44,12 @@ async def test_unreachable_database(aiohttp_client: object, settings: Settings) 
     assert response.status == 200  # the process itself is fine
 
 
-async def test_exhausted_pool(aiohttp_client: object, settings: Settings) -> None:
+async def test_exhausted_pool(aiohttp_client: AiohttpClient, settings: Settings) -> None:
     small = make_settings(
         settings,
         database=DatabaseConfig(url=settings.database.url, pool_max=1, acquire_timeout=0.3),
     )
-    client: Client = await aiohttp_client(create_app(small))  # type: ignore[operator]  # untyped
+    client: Client = await aiohttp_client(create_app(small))
     pool = client.app[SERVICES].store.pool
     async with pool.acquire():
         await _expect_503(client, "POST", "/secret/conceal", json={"secret": {"secret": "x"}})
