@@ -67,3 +67,35 @@ async def test_share_domain_is_checked(
 async def test_own_host_as_share_domain_is_accepted(client: Client) -> None:
     pair = await conceal(client, "x", share_domain="OTS.example")
     assert pair.body["record"]["share_domain"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"secret[secret]=\xff\xfe", "application/x-www-form-urlencoded", 400),
+        (b"--b\r\nbroken", "multipart/form-data; boundary=b", 400),
+        (b'{"secret": {"secret": "x"}}', "text/plain", 415),
+        (b"\xff\xfe", "application/json", 400),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json", 400),
+    ],
+)
+async def test_malformed_bodies(
+    client: Client, db: asyncpg.Connection, body: bytes, content_type: str, status: int
+) -> None:
+    response = await client.post(
+        f"{V2}/secret/conceal", data=body, headers={"Content-Type": content_type}
+    )
+    payload = await response.json()
+    assert response.status == status, payload
+    assert payload["success"] is False
+    assert await _count(db) == 0
+
+
+async def test_multipart_form_is_read(client: Client) -> None:
+    body = b'--b\r\nContent-Disposition: form-data; name="secret[secret]"\r\n\r\nhello\r\n--b--\r\n'
+    response = await client.post(
+        f"{V2}/secret/conceal",
+        data=body,
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert response.status == 200

@@ -16,11 +16,3 @@ def caller_of(request: web.Request) -> Caller:
     if request.headers.get("Authorization"):
         raise NotAuthorized
     return Caller(client=request.remote or "unknown")
-
-
-def account_of(request: web.Request) -> Caller:
-    """For endpoints that need an account."""
-    caller = caller_of(request)
-    if caller.anonymous:
-        raise NotAuthorized
-    return caller

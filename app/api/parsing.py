@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from app.api.errors import ApiError
 
@@ -22,9 +23,18 @@ async def read_params(request: web.Request) -> Params:
     if request.content_type == "application/json" or request.content_type.endswith("+json"):
         params.update(await _json_body(request))
     elif request.content_type in _FORMS:
-        form = await request.post()
-        params.update(nest((k, v) for k, v in form.items() if isinstance(v, str)))
+        params.update(await _form_body(request))
+    elif request.can_read_body and await request.read():
+        raise ApiError(415, "Send JSON (application/json) or a form body")
     return params
+
+
+async def _form_body(request: web.Request) -> Params:
+    try:
+        form = await request.post()
+    except (ValueError, HttpProcessingError):
+        raise ApiError(400, "Failed to parse the form body") from None
+    return nest((k, v) for k, v in form.items() if isinstance(v, str))
 
 
 async def _json_body(request: web.Request) -> Params:
