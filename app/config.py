@@ -6,23 +6,64 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from app.crypto import KeyRing, KeyRingError, PassphraseCost, parse_keyring
+
+IPNetwork = IPv4Network | IPv6Network
 
 
 class ConfigError(ValueError):
     """Configuration that the service refuses to start with."""
 
 
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one kind of caller may store: anonymous callers, or an account's plan."""
+
+    name: str
+    ttl_max: int
+    max_secret_bytes: int
+    rate_limited: bool = True
+
+
+# Upstream's plans: TTL 7/14/30 days; paid (identity) accounts skip the rate limits.
+DEFAULT_PLANS = (
+    Plan("anonymous", 7 * DAY, 10_000),
+    Plan("basic", 14 * DAY, 100_000),
+    Plan("identity", 30 * DAY, 1_000_000, rate_limited=False),
+)
+ACCOUNT_PLANS = ("basic", "identity")
+
+# Requests per client and event in one window (upstream's defaults, 20-minute windows).
+DEFAULT_RATE_LIMITS = (
+    ("create_secret", 1000),
+    ("show_secret", 1000),
+    ("show_metadata", 1000),
+    ("burn_secret", 1000),
+    ("email_recipient", 50),
+)
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    window_seconds: int = 1200
+    per_event: tuple[tuple[str, int], ...] = DEFAULT_RATE_LIMITS
+
+    def limit(self, event: str) -> int:
+        return dict(self.per_event)[event]
+
+
 @dataclass(frozen=True)
 class Limits:
-    """What a caller may ask for; anonymous callers get these defaults."""
+    """Rules for every create; sizes and maximum TTLs come from the caller's plan."""
 
     ttl_min: int = 60
-    ttl_max: int = 7 * 86400
-    ttl_default: int = 7 * 86400
-    max_secret_bytes: int = 10_000
+    ttl_default: int = 7 * DAY
     passphrase_min: int = 8
     passphrase_max: int = 128
     passphrase_required: bool = False
@@ -61,7 +102,13 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7143
     limits: Limits = field(default_factory=Limits)
+    plans: tuple[Plan, ...] = DEFAULT_PLANS
+    rate_limits: RateLimits = field(default_factory=RateLimits)
     lockout: Lockout = field(default_factory=Lockout)
+    # Peers whose X-Forwarded-For is believed (the load balancer, the ingress).
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    # Hosts a sender may choose for the share link, besides this service's own.
+    share_domains: tuple[str, ...] = ()
     passphrase_cost: PassphraseCost = field(default_factory=PassphraseCost)
     # How many argon2id computations may run at once (each holds memlimit bytes).
     passphrase_workers: int = max(os.cpu_count() or 1, 1)
@@ -77,11 +124,11 @@ class Settings:
         host = env.get("OTS_HOST", "127.0.0.1")
         port = _int(env, "OTS_PORT", 7143, 1, 65535)
         limits = Limits(
-            max_secret_bytes=_int(env, "OTS_MAX_SECRET_BYTES", 10_000, 1, 16 * 2**20),
             passphrase_min=_int(env, "OTS_PASSPHRASE_MIN_LENGTH", 8, 1, 128),
             passphrase_required=_bool(env, "OTS_PASSPHRASE_REQUIRED", False),
             generate_symbols=_bool(env, "OTS_GENERATE_SYMBOLS", True),
         )
+        plans = tuple(_plan(env, plan) for plan in DEFAULT_PLANS)
         return cls(
             database=DatabaseConfig(
                 url=_required(env, "DATABASE_URL"),
@@ -93,14 +140,54 @@ class Settings:
             host=host,
             port=port,
             limits=limits,
+            plans=plans,
+            rate_limits=_rate_limits(env),
+            trusted_proxies=_networks(env.get("OTS_TRUSTED_PROXIES", "")),
+            share_domains=_domains(env.get("OTS_SHARE_DOMAINS", "")),
             expiry_interval=_float(env, "OTS_EXPIRY_INTERVAL", 10.0),
-            max_body_bytes=body_limit(limits.max_secret_bytes),
+            max_body_bytes=body_limit(max(plan.max_secret_bytes for plan in plans)),
         )
+
+    def plan(self, name: str) -> Plan:
+        return next(plan for plan in self.plans if plan.name == name)
 
 
 def body_limit(max_secret_bytes: int) -> int:
     """Room for the largest secret even if every byte arrives JSON-escaped (\\uXXXX)."""
     return max(256 * 1024, 6 * max_secret_bytes + 64 * 1024)
+
+
+def _plan(env: Mapping[str, str], default: Plan) -> Plan:
+    prefix = f"OTS_PLAN_{default.name.upper()}"
+    return Plan(
+        name=default.name,
+        ttl_max=_int(env, f"{prefix}_TTL_MAX", default.ttl_max, 60, 365 * DAY),
+        max_secret_bytes=_int(env, f"{prefix}_MAX_BYTES", default.max_secret_bytes, 1, 16 * 2**20),
+        rate_limited=default.rate_limited,
+    )
+
+
+def _rate_limits(env: Mapping[str, str]) -> RateLimits:
+    """OTS_RATE_LIMITS="create_secret=100,show_secret=500" overrides single events."""
+    limits = dict(DEFAULT_RATE_LIMITS)
+    for entry in env.get("OTS_RATE_LIMITS", "").replace(",", " ").split():
+        event, _, count = entry.partition("=")
+        if event not in limits or not count.isdigit() or int(count) < 1:
+            raise ConfigError(f"OTS_RATE_LIMITS: bad entry {entry!r} (events: {', '.join(limits)})")
+        limits[event] = int(count)
+    window = _int(env, "OTS_RATE_WINDOW", 1200, 1, DAY)
+    return RateLimits(window_seconds=window, per_event=tuple(limits.items()))
+
+
+def _networks(text: str) -> tuple[IPNetwork, ...]:
+    try:
+        return tuple(ip_network(part, strict=False) for part in text.replace(",", " ").split())
+    except ValueError as exc:
+        raise ConfigError(f"OTS_TRUSTED_PROXIES: {exc}") from None
+
+
+def _domains(text: str) -> tuple[str, ...]:
+    return tuple(part.strip().lower() for part in text.split(",") if part.strip())
 
 
 def load_keyring(env: Mapping[str, str]) -> KeyRing:

@@ -27,6 +27,8 @@ _SECRET_PERSON = b"ots.secret.v1"
 _RECEIPT_PERSON = b"ots.receipt.v1"
 _LOOKUP_PERSON = b"ots.lookup.v1"
 _CLIENT_PERSON = b"ots.client.v1"
+_TOKEN_PERSON = b"ots.token.v1"
+_OWNER_PERSON = b"ots.owner.v1"
 
 
 class DecryptionError(Exception):
@@ -124,6 +126,24 @@ def lookup_id(ring: KeyRing, link_key: str) -> bytes:
 def client_ref(ring: KeyRing, client: str) -> bytes:
     """A keyed hash of a client address, for counting attempts without storing IPs."""
     return _blake(ring.index_key, client.encode(), _CLIENT_PERSON)
+
+
+def new_token() -> str:
+    """An API token: 256 random bits, shown once to the operator, stored only as a digest."""
+    return new_link_key()
+
+
+def token_digest(ring: KeyRing, token: str) -> bytes:
+    return _blake(ring.index_key, token.encode(), _TOKEN_PERSON)
+
+
+def seal_for_owner(master: bytes, plaintext: bytes) -> bytes:
+    """Seal an account's receipt key under the master key alone, for its receipt listing."""
+    return nacl.secret.SecretBox(_blake(master, b"", _OWNER_PERSON)).encrypt(plaintext)
+
+
+def open_for_owner(master: bytes, sealed: bytes) -> bytes:
+    return _open(nacl.secret.SecretBox(_blake(master, b"", _OWNER_PERSON)), sealed)
 
 
 def new_salt() -> bytes:

@@ -55,7 +55,9 @@ def settings(database_url: str) -> Settings:
     )
 
 
-TRUNCATE = "TRUNCATE receipts, secrets, passphrase_attempts, passphrase_lockouts"
+TRUNCATE = (
+    "TRUNCATE receipts, secrets, passphrase_attempts, passphrase_lockouts, customers, rate_counters"
+)
 
 
 @pytest.fixture

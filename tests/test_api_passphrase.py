@@ -72,7 +72,11 @@ async def test_lock_ends_after_its_time(client: Client, db: asyncpg.Connection) 
     pair = await conceal(client, "hello", passphrase=RIGHT)
     for _ in range(5):
         await reveal(client, pair.secret_key, passphrase=WRONG)
+    status, _ = await reveal(client, pair.secret_key, passphrase=RIGHT)
+    assert status == 429
+    # 30 minutes later: the lock is over and the failures are out of the 10-minute window.
     await db.execute("UPDATE passphrase_lockouts SET locked_until = now() - interval '1 second'")
+    await db.execute("UPDATE passphrase_attempts SET failed_at = failed_at - interval '31 minutes'")
     status, body = await reveal(client, pair.secret_key, passphrase=RIGHT)
     assert status == 200
     assert body["record"]["secret_value"] == "hello"

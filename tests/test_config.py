@@ -71,7 +71,11 @@ def test_switches_read_common_spellings(raw: str, expected: bool) -> None:
         ("OTS_PASSPHRASE_REQUIRED", "ture", "must be true or false"),
         ("OTS_PORT", "0", "between 1 and 65535"),
         ("OTS_DB_POOL_MAX", "0", "between 1 and 1000"),
-        ("OTS_MAX_SECRET_BYTES", "-1", "between"),
+        ("OTS_PLAN_ANONYMOUS_MAX_BYTES", "-1", "between"),
+        ("OTS_PLAN_BASIC_TTL_MAX", "59", "between"),
+        ("OTS_RATE_LIMITS", "show_secret=0", "bad entry"),
+        ("OTS_RATE_LIMITS", "nonsense=5", "bad entry"),
+        ("OTS_TRUSTED_PROXIES", "10.0.0.0/8,not-an-ip", "OTS_TRUSTED_PROXIES"),
         ("OTS_EXPIRY_INTERVAL", "0", "positive"),
         ("OTS_DB_ACQUIRE_TIMEOUT", "inf", "positive"),
     ],
@@ -81,8 +85,29 @@ def test_out_of_range_values_are_refused(name: str, raw: str, complaint: str) ->
         Settings.from_env({**BASE, name: raw})
 
 
-def test_body_limit_follows_the_secret_limit() -> None:
-    small = Settings.from_env(BASE)
-    large = Settings.from_env({**BASE, "OTS_MAX_SECRET_BYTES": "1000000"})
-    assert small.max_body_bytes == 256 * 1024
-    assert large.max_body_bytes > 6 * 1_000_000
+def test_body_limit_follows_the_largest_plan() -> None:
+    default = Settings.from_env(BASE)
+    large = Settings.from_env({**BASE, "OTS_PLAN_IDENTITY_MAX_BYTES": "2000000"})
+    assert default.max_body_bytes == 6 * 1_000_000 + 64 * 1024
+    assert large.max_body_bytes == 6 * 2_000_000 + 64 * 1024
+
+
+def test_plans_rate_limits_proxies_and_domains() -> None:
+    env = {
+        **BASE,
+        "OTS_PLAN_BASIC_MAX_BYTES": "50000",
+        "OTS_PLAN_IDENTITY_TTL_MAX": "86400",
+        "OTS_RATE_LIMITS": "show_secret=7, burn_secret=3",
+        "OTS_RATE_WINDOW": "60",
+        "OTS_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1",
+        "OTS_SHARE_DOMAINS": "Share.Example.com, other.example.org",
+    }
+    settings = Settings.from_env(env)
+    assert settings.plan("basic").max_secret_bytes == 50000
+    assert settings.plan("identity").ttl_max == 86400
+    assert settings.plan("anonymous").ttl_max == 7 * 86400
+    assert settings.rate_limits.limit("show_secret") == 7
+    assert settings.rate_limits.limit("create_secret") == 1000
+    assert settings.rate_limits.window_seconds == 60
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "192.0.2.1/32"]
+    assert settings.share_domains == ("share.example.com", "other.example.org")

@@ -14,6 +14,7 @@ from app.core.errors import (
     InvalidRequest,
     LockedOut,
     NotAuthorized,
+    RateLimited,
     SecretUndecryptable,
     UnknownSecret,
     WrongPassphrase,
@@ -65,6 +66,7 @@ def error_response(
 _DOMAIN_STATUS: tuple[tuple[type[DomainError], HTTPStatus], ...] = (
     (UnknownSecret, HTTPStatus.NOT_FOUND),
     (LockedOut, HTTPStatus.TOO_MANY_REQUESTS),
+    (RateLimited, HTTPStatus.TOO_MANY_REQUESTS),
     (NotAuthorized, HTTPStatus.UNAUTHORIZED),
     (InvalidRequest, HTTPStatus.UNPROCESSABLE_ENTITY),
     (WrongPassphrase, HTTPStatus.UNPROCESSABLE_ENTITY),
@@ -77,7 +79,7 @@ def domain_response(exc: DomainError) -> web.Response:
     )
     error_type = "RecordNotFound" if isinstance(exc, UnknownSecret) else None
     response = error_response(status, exc.message, error_type, **exc.details())
-    if isinstance(exc, LockedOut):
+    if isinstance(exc, LockedOut | RateLimited):
         response.headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, NotAuthorized):
         response.headers["WWW-Authenticate"] = 'Basic realm="ots"'

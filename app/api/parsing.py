@@ -13,12 +13,20 @@ from aiohttp.http_exceptions import HttpProcessingError
 from app.api.errors import ApiError
 
 Params = dict[str, Any]
+SMALL_BODY = 64 * 1024  # reveal and burn bodies hold a flag and a passphrase
 _HUGE = 2**31  # what an infinite number clamps from
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-async def read_params(request: web.Request) -> Params:
-    """Query string, then the body on top: upstream merges both into one hash."""
+async def read_params(request: web.Request, max_bytes: int = SMALL_BODY) -> Params:
+    """Query string, then the body on top: upstream merges both into one hash.
+
+    `max_bytes` is this caller's limit (it depends on the plan); a declared length over
+    it is refused before any of the body is read. The app-wide client_max_size, set
+    for the largest plan, still bounds bodies sent without a length.
+    """
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise ApiError(413, f"Request body is larger than {max_bytes} bytes")
     params = nest(request.query.items())
     if request.content_type == "application/json" or request.content_type.endswith("+json"):
         params.update(await _json_body(request))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from app import crypto
-from app.config import Limits, Lockout, Settings
+from app.config import Limits, Lockout, Plan, RateLimits, Settings
 from app.store.db import Store
 
 
@@ -33,6 +33,12 @@ class Services:
     hasher: PassphraseHasher
     generated_value_window: int
     site_host: str
+    plans: tuple[Plan, ...]
+    rate_limits: RateLimits
+    share_domains: tuple[str, ...]
+
+    def plan(self, name: str) -> Plan:
+        return next(plan for plan in self.plans if plan.name == name)
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> Services:
@@ -44,6 +50,9 @@ class Services:
             hasher=PassphraseHasher(settings.passphrase_cost, settings.passphrase_workers),
             generated_value_window=settings.generated_value_window,
             site_host=(urlsplit(settings.base_url).hostname or "").lower(),
+            plans=settings.plans,
+            rate_limits=settings.rate_limits,
+            share_domains=settings.share_domains,
         )
 
 
@@ -53,7 +62,13 @@ class Caller:
 
     client: str
     custid: str = "anon"
+    plan: str = "anonymous"
 
     @property
     def anonymous(self) -> bool:
         return self.custid == "anon"
+
+    @property
+    def rate_key(self) -> str:
+        """Accounts are counted as themselves; anonymous callers by address."""
+        return f"ip:{self.client}" if self.anonymous else f"account:{self.custid}"

@@ -45,6 +45,17 @@ class LockedOut(DomainError):
         return {"retry_after": self.retry_after}
 
 
+class RateLimited(DomainError):
+    """Too many requests of one kind from one client in the current window."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Cripes! You have been rate limited.")
+        self.retry_after = retry_after
+
+    def details(self) -> dict[str, str | int]:
+        return {"retry_after": self.retry_after}
+
+
 class NotAuthorized(DomainError):
     """Credentials were given and are not valid, or the endpoint needs an account."""
 

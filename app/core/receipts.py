@@ -6,11 +6,16 @@ from dataclasses import dataclass
 
 from app import crypto
 from app.core.context import Caller, Services
-from app.core.errors import SecretUndecryptable, UnknownSecret
+from app.core.errors import NotAuthorized, SecretUndecryptable, UnknownSecret
+from app.core.limits import throttle
 from app.core.unlock import decrypt, master_key, open_live
 from app.store import secrets as store
 from app.store.db import Db
 from app.store.secrets import Receipt
+
+DOUBLE_CHECK = "Double check that passphrase"
+RECENT_DAYS = 30
+RECENT_LIMIT = 1000  # upstream has no paging; this bounds one response
 
 
 @dataclass(frozen=True)
@@ -27,8 +32,11 @@ class BurnOutcome:
     burned: bool  # False: not confirmed, nothing destroyed
 
 
-async def show_receipt(svc: Services, key: str, *, claim_value: bool = True) -> ReceiptView:
+async def show_receipt(
+    svc: Services, caller: Caller, key: str, *, claim_value: bool = True
+) -> ReceiptView:
     """The receipt as stored; the only write is claiming a generated value, once."""
+    await throttle(svc, caller, "show_metadata")
     async with svc.store.connection() as db:
         view = await _view(db, svc, key)
         receipt = view.receipt
@@ -48,18 +56,38 @@ async def burn(
     svc: Services, caller: Caller, key: str, passphrase: str, confirmed: bool
 ) -> BurnOutcome:
     """Destroy the secret behind a receipt; burning what is already gone is a no-op."""
+    await throttle(svc, caller, "burn_secret")
     async with svc.store.connection() as db:
         view = await _view(db, svc, key)
         live = await store.peek_secret_of(db, view.receipt.id) if view.share_key else None
     if live is None or view.share_key is None:
         return BurnOutcome(view, burned=False)
-    await open_live(svc, caller, live, view.share_key, passphrase, "Double check that passphrase")
-    if not confirmed:
-        return BurnOutcome(view, burned=False)
-    async with svc.store.transaction() as tx:
-        burned = await store.consume_secret(tx, live.id, "burned")
+    burned = False
+    try:
+        await open_live(svc, caller, live, view.share_key, passphrase, DOUBLE_CHECK)
+    except UnknownSecret:
+        pass  # revealed or expired meanwhile: nothing left to burn, report what happened
+    else:
+        if not confirmed:
+            return BurnOutcome(view, burned=False)
+        async with svc.store.transaction() as tx:
+            burned = await store.consume_secret(tx, live.id, "burned")
     async with svc.store.connection() as db:
         return BurnOutcome(await _view(db, svc, key), burned=burned)
+
+
+async def recent(svc: Services, caller: Caller) -> list[ReceiptView]:
+    """An account's receipts of the last 30 days, as upstream lists them."""
+    if caller.anonymous:
+        raise NotAuthorized
+    await throttle(svc, caller, "show_metadata")
+    async with svc.store.connection() as db:
+        rows = await store.recent_receipts(db, caller.custid, RECENT_DAYS, RECENT_LIMIT)
+    return [
+        ReceiptView(receipt, _open_receipt_key(svc, receipt.key_id, sealed), None)
+        for receipt, sealed in rows
+        if sealed is not None
+    ]
 
 
 async def _view(db: Db, svc: Services, key: str) -> ReceiptView:
@@ -72,6 +100,13 @@ async def _view(db: Db, svc: Services, key: str) -> ReceiptView:
     if receipt.secret_id is not None and receipt.share_key_sealed is not None:
         share_key = _open_share_key(svc, key, receipt.key_id, receipt.share_key_sealed)
     return ReceiptView(receipt, key, share_key)
+
+
+def _open_receipt_key(svc: Services, key_id: int, sealed: bytes) -> str:
+    try:
+        return crypto.open_for_owner(master_key(svc, key_id), sealed).decode()
+    except crypto.DecryptionError:
+        raise SecretUndecryptable("an account's receipt key did not open") from None
 
 
 def _open_share_key(svc: Services, key: str, key_id: int, sealed: bytes) -> str:

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import re
 
-from app.config import Limits
+from app.config import Limits, Plan
 from app.core.context import Caller
 from app.core.errors import InvalidRequest
 from app.core.passwords import CharacterSets
 
+# Upstream's deliberately simple pattern (any TLD length here).
+EMAIL = re.compile(r"[a-zA-Z0-9._%+-]+@[a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)*\.[a-zA-Z]{2,}")
 
-def clamp_ttl(limits: Limits, ttl: int | None) -> int:
+
+def clamp_ttl(limits: Limits, plan: Plan, ttl: int | None) -> int:
     """Clamped into [minimum, plan maximum], never rejected; missing means the default."""
     if ttl is None:
         ttl = limits.ttl_default
-    return max(limits.ttl_min, min(ttl, limits.ttl_max))
+    return max(limits.ttl_min, min(ttl, plan.ttl_max))
 
 
-def check_size(limits: Limits, secret: str) -> None:
+def check_size(plan: Plan, secret: str) -> None:
     """The limit counts UTF-8 bytes, as that is what is stored."""
-    if len(secret.encode()) > limits.max_secret_bytes:
+    if len(secret.encode()) > plan.max_secret_bytes:
         raise InvalidRequest(
-            f"Secret content must be no more than {limits.max_secret_bytes} bytes long"
+            f"Secret content must be no more than {plan.max_secret_bytes} bytes long"
         )
 
 
@@ -38,10 +41,23 @@ def check_passphrase(limits: Limits, passphrase: str) -> None:
         )
 
 
-def check_recipients(caller: Caller, recipients: tuple[str, ...]) -> None:
-    """Sending e-mail needs an account (upstream's rule, and an anti-spam measure)."""
-    if recipients and caller.anonymous:
+def check_recipients(caller: Caller, recipients: tuple[str, ...]) -> str | None:
+    """The one address upstream would mail (the first); e-mail needs an account."""
+    if not recipients:
+        return None
+    if caller.anonymous:
         raise InvalidRequest("An account is required to send emails.")
+    found = EMAIL.search(recipients[0])
+    if found is None:
+        raise InvalidRequest(f"Undeliverable email address: {recipients[0][:254]}")
+    return found.group(0)
+
+
+def obscure_email(address: str) -> str:
+    """Upstream's shape: tom@example.com -> to*****m@e*****.com."""
+    local, _, domain = address.partition("@")
+    name, _, tld = domain.rpartition(".")
+    return f"{local[:2]}*****{local[-1:]}@{name[:1]}*****.{tld}"
 
 
 _HOSTNAME = re.compile(
@@ -49,9 +65,8 @@ _HOSTNAME = re.compile(
 )
 
 
-def check_share_domain(site_host: str, domain: str | None) -> str | None:
-    """Links are built on this service's own host; custom share domains are not registered
-    yet, so any other domain is refused rather than silently ignored."""
+def check_share_domain(site_host: str, allowed: tuple[str, ...], domain: str | None) -> str | None:
+    """One of the operator's share domains, or None for this service's own host."""
     if not domain:
         return None
     domain = domain.strip().lower()
@@ -59,7 +74,9 @@ def check_share_domain(site_host: str, domain: str | None) -> str | None:
         raise InvalidRequest("Invalid share domain")
     if domain == site_host:
         return None
-    raise InvalidRequest(f"Unknown domain: {domain}")
+    if domain not in allowed:
+        raise InvalidRequest(f"Unknown domain: {domain}")
+    return domain
 
 
 def check_length(limits: Limits, length: int | None, sets: CharacterSets) -> int:

@@ -9,6 +9,7 @@ from app import crypto
 from app.core import rules
 from app.core.context import Caller, Services
 from app.core.errors import InvalidRequest, UnknownSecret
+from app.core.limits import throttle
 from app.core.passwords import CharacterSets, generate_password
 from app.core.unlock import open_live
 from app.store import secrets as store
@@ -45,6 +46,7 @@ class Created:
     has_passphrase: bool
     created: datetime
     share_domain: str | None
+    recipient: str | None  # the address as given (for the creator's response only)
     value: str | None  # the generated password; None for conceal
 
     @property
@@ -59,35 +61,45 @@ class Revealed:
     value: str | None  # None when the caller did not confirm with `continue`
 
 
-async def conceal(svc: Services, caller: Caller, req: ConcealRequest) -> Created:
-    rules.check_recipients(caller, req.recipients)
-    rules.check_passphrase(svc.limits, req.passphrase)
-    if not req.secret:
-        raise InvalidRequest("You did not provide anything to share")
-    rules.check_size(svc.limits, req.secret)
-    ttl = rules.clamp_ttl(svc.limits, req.ttl)
-    domain = rules.check_share_domain(svc.site_host, req.share_domain)
-    return await _create(svc, caller, _Draft("conceal", req.secret, req.passphrase, ttl, domain))
-
-
-async def generate(svc: Services, caller: Caller, req: GenerateRequest) -> Created:
-    rules.check_recipients(caller, req.recipients)
-    rules.check_passphrase(svc.limits, req.passphrase)
-    sets = req.character_sets or CharacterSets(symbols=svc.limits.generate_symbols)
-    length = rules.check_length(svc.limits, req.length, sets)
-    value = generate_password(length, sets)
-    ttl = rules.clamp_ttl(svc.limits, req.ttl)
-    domain = rules.check_share_domain(svc.site_host, req.share_domain)
-    return await _create(svc, caller, _Draft("generate", value, req.passphrase, ttl, domain))
-
-
 @dataclass(frozen=True)
 class _Draft:
+    """A create that passed every rule: what _create seals and stores."""
+
     kind: str
     value: str
     passphrase: str
     ttl: int
+    recipient: str | None
     share_domain: str | None
+
+
+async def conceal(svc: Services, caller: Caller, req: ConcealRequest) -> Created:
+    draft = await _checked(svc, caller, "conceal", req.secret, req)
+    if not req.secret:
+        raise InvalidRequest("You did not provide anything to share")
+    rules.check_size(svc.plan(caller.plan), req.secret)
+    return await _create(svc, caller, draft)
+
+
+async def generate(svc: Services, caller: Caller, req: GenerateRequest) -> Created:
+    sets = req.character_sets or CharacterSets(symbols=svc.limits.generate_symbols)
+    length = rules.check_length(svc.limits, req.length, sets)
+    value = generate_password(length, sets)
+    return await _create(svc, caller, await _checked(svc, caller, "generate", value, req))
+
+
+async def _checked(
+    svc: Services, caller: Caller, kind: str, value: str, req: ConcealRequest | GenerateRequest
+) -> _Draft:
+    """The rules every create follows, in upstream's order."""
+    await throttle(svc, caller, "create_secret")
+    recipient = rules.check_recipients(caller, req.recipients)
+    if recipient:
+        await throttle(svc, caller, "email_recipient")
+    domain = rules.check_share_domain(svc.site_host, svc.share_domains, req.share_domain)
+    rules.check_passphrase(svc.limits, req.passphrase)
+    ttl = rules.clamp_ttl(svc.limits, svc.plan(caller.plan), req.ttl)
+    return _Draft(kind, value, req.passphrase, ttl, recipient, domain)
 
 
 async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
@@ -105,12 +117,16 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
         passphrase_salt=salt,
         value_bytes=len(plaintext),
         share_key_sealed=crypto.seal_for_receipt(master, receipt_key, share_key.encode()),
+        receipt_key_sealed=None
+        if caller.anonymous
+        else crypto.seal_for_owner(master, receipt_key.encode()),
         secret_shortkey=share_key[:6],
         custid=caller.custid,
         kind=draft.kind,
         ttl=draft.ttl,
         value_claimable=draft.kind == "generate" and salt is None,
         share_domain=draft.share_domain,
+        recipients=rules.obscure_email(draft.recipient) if draft.recipient else None,
     )
     async with svc.store.connection() as db:
         created = await store.insert_pair(db, new)
@@ -123,12 +139,14 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
         has_passphrase=salt is not None,
         created=created,
         share_domain=draft.share_domain,
+        recipient=draft.recipient,
         value=draft.value if draft.kind == "generate" else None,
     )
 
 
-async def show_secret(svc: Services, key: str) -> LiveSecret:
+async def show_secret(svc: Services, caller: Caller, key: str) -> LiveSecret:
     """A live secret's metadata; changes nothing, so link scanners cannot burn it."""
+    await throttle(svc, caller, "show_secret")
     async with svc.store.connection() as db:
         return await _peek(db, svc, key)
 
@@ -142,6 +160,7 @@ async def reveal(
     upstream does); then one transaction locks the row, deletes it and closes the
     receipt, and it commits before the value is returned.
     """
+    await throttle(svc, caller, "show_secret")
     async with svc.store.connection() as db:
         live = await _peek(db, svc, key)
     plaintext = await open_live(svc, caller, live, key, passphrase, "Incorrect passphrase")

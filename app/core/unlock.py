@@ -1,14 +1,15 @@
 """Opening a live secret: the passphrase check, its lockout, and decryption.
 
 Runs before the consuming transaction, on purpose: argon2id takes tens of
-milliseconds and must not hold a row lock or a pooled connection meanwhile.
+milliseconds and must not hold a row lock or a pooled connection meanwhile. The
+attempt is reserved first (store.lockouts), so concurrent guesses count exactly.
 """
 
 from __future__ import annotations
 
 from app import crypto
 from app.core.context import Caller, Services
-from app.core.errors import LockedOut, SecretUndecryptable, WrongPassphrase
+from app.core.errors import LockedOut, SecretUndecryptable, UnknownSecret, WrongPassphrase
 from app.store import lockouts
 from app.store.secrets import LiveSecret
 
@@ -20,19 +21,20 @@ async def open_live(
     if live.passphrase_salt is None:
         return decrypt(svc, live, share_key, b"")
     client = crypto.client_ref(svc.keys, caller.client)
-    async with svc.store.connection() as db:
-        retry_after = await lockouts.locked_for(db, live.id, client)
+    try:
+        async with svc.store.transaction() as tx:
+            retry_after = await lockouts.reserve_attempt(tx, live.id, client, svc.lockout)
+    except lockouts.SecretGone:
+        raise UnknownSecret(share_key) from None
     if retry_after is not None:
         raise LockedOut(retry_after)
     pass_key = await svc.hasher.derive(passphrase, live.passphrase_salt) if passphrase else b""
     try:
         plaintext = decrypt(svc, live, share_key, pass_key)
     except WrongPassphrase:
-        async with svc.store.connection() as db:
-            await lockouts.record_failure(db, live.id, client, svc.lockout)
-        raise WrongPassphrase(wrong) from None
+        raise WrongPassphrase(wrong) from None  # the reserved attempt stays, as a failure
     async with svc.store.connection() as db:
-        await lockouts.clear_failures(db, live.id, client)
+        await lockouts.clear_attempts(db, live.id, client)
     return plaintext
 
 

@@ -36,6 +36,8 @@ DELETE FROM receipts r USING doomed WHERE r.id = doomed.id
 """
 
 PURGE_LOCKOUTS = "DELETE FROM passphrase_lockouts WHERE locked_until <= now()"
+# Rate windows last at most a day (OTS_RATE_WINDOW's ceiling), so older counters are dead.
+PURGE_COUNTERS = "DELETE FROM rate_counters WHERE window_start < now() - interval '1 day'"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ async def purge_expired(db: Db, batch: int) -> Purged:
     assert row is not None  # noqa: S101  # an aggregate SELECT always yields one row
     deleted = await db.execute(PURGE_RECEIPTS, batch)
     await db.execute(PURGE_LOCKOUTS)
+    await db.execute(PURGE_COUNTERS)
     return Purged(
         secrets=row["secrets"],
         receipts_expired=row["receipts"],

@@ -30,6 +30,8 @@ class NewSecret:
     ttl: int
     value_claimable: bool
     share_domain: str | None
+    recipients: str | None
+    receipt_key_sealed: bytes | None
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class LiveSecret:
     ttl: int
     created: datetime
     expires_at: datetime
+    custid: str
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Receipt:
     receipt_ttl: int
     has_passphrase: bool
     share_domain: str | None
+    recipients: str | None
     value_claimable: bool
     created: datetime
     updated: datetime
@@ -73,9 +77,9 @@ INSERT_PAIR = """
 WITH receipt AS (
     INSERT INTO receipts (id, key_id, share_key_sealed, secret_shortkey, custid, kind, state,
                           secret_ttl, receipt_ttl, has_passphrase, value_claimable,
-                          share_domain, expires_at)
+                          share_domain, recipients, receipt_key_sealed, expires_at)
     VALUES ($2, $3, $7, $8, $9, $10, 'new', $11::int, 2 * $11::int, $5::bytea IS NOT NULL, $12, $13,
-            now() + make_interval(secs => 2 * $11::int))
+            $14, $15, now() + make_interval(secs => 2 * $11::int))
     RETURNING id
 )
 INSERT INTO secrets (id, receipt_id, key_id, ciphertext, passphrase_salt, value_bytes, expires_at)
@@ -101,13 +105,15 @@ async def insert_pair(db: Db, new: NewSecret) -> datetime:
         new.ttl,
         new.value_claimable,
         new.share_domain,
+        new.recipients,
+        new.receipt_key_sealed,
     )
     return created
 
 
 _LIVE = """
 SELECT s.id, s.receipt_id, s.key_id, s.ciphertext, s.passphrase_salt, s.value_bytes,
-       r.secret_ttl AS ttl, s.created_at AS created, s.expires_at
+       r.secret_ttl AS ttl, s.created_at AS created, s.expires_at, r.custid
   FROM secrets s JOIN receipts r ON r.id = s.receipt_id
  WHERE s.expires_at > now() AND {}
 """
@@ -152,28 +158,51 @@ async def consume_secret(tx: Db, secret_id: bytes, final_state: str) -> bool:
 
 # A receipt still 'new' whose secret is no longer live has expired (or, if its time
 # was not up, been removed some other way): derived here so no reader waits for the sweeper.
-GET_RECEIPT = """
+_RECEIPT = """
 SELECT r.id, r.key_id, r.share_key_sealed, r.secret_shortkey, r.custid, r.kind,
        CASE WHEN r.state = 'new' AND s.id IS NULL THEN
             CASE WHEN r.created_at + make_interval(secs => r.secret_ttl) <= now()
                  THEN 'expired' ELSE 'orphaned' END
             ELSE r.state END AS state,
-       r.secret_ttl, r.receipt_ttl, r.has_passphrase, r.share_domain, r.value_claimable,
-       r.created_at AS created, r.updated_at AS updated,
+       r.secret_ttl, r.receipt_ttl, r.has_passphrase, r.share_domain, r.recipients,
+       r.value_claimable, r.created_at AS created, r.updated_at AS updated,
        r.received_at AS received, r.burned_at AS burned,
        COALESCE(r.expired_at, CASE WHEN r.state = 'new' AND s.id IS NULL
                               THEN r.created_at + make_interval(secs => r.secret_ttl) END)
            AS expired,
-       r.expires_at, s.id AS secret_id
+       r.expires_at, s.id AS secret_id{extra}
   FROM receipts r
   LEFT JOIN secrets s ON s.receipt_id = r.id AND s.expires_at > now()
- WHERE r.id = $1 AND r.expires_at > now()
+ WHERE r.expires_at > now() AND {where}
 """
+GET_RECEIPT = _RECEIPT.format(extra="", where="r.id = $1")
+# An account's receipts of the last `$2` days, newest change first (upstream's listing).
+RECENT = (
+    _RECEIPT.format(
+        extra=", r.receipt_key_sealed",
+        where="r.custid = $1 AND r.created_at > now() - make_interval(days => $2::int)",
+    )
+    + " ORDER BY r.updated_at DESC LIMIT $3"
+)
 
 
 async def get_receipt(db: Db, receipt_id: bytes) -> Receipt | None:
     row = await db.fetchrow(GET_RECEIPT, receipt_id)
     return None if row is None else Receipt(**row)
+
+
+async def recent_receipts(
+    db: Db, custid: str, days: int, limit: int
+) -> list[tuple[Receipt, bytes | None]]:
+    """Each receipt with its sealed key (the listing must show keys; ids are hashes)."""
+    rows = await db.fetch(RECENT, custid, days, limit)
+    return [
+        (
+            Receipt(**{k: v for k, v in row.items() if k != "receipt_key_sealed"}),
+            row["receipt_key_sealed"],
+        )
+        for row in rows
+    ]
 
 
 # The generated value is shown once: whoever flips the flag first sees it.

@@ -50,6 +50,11 @@ receipts = Table(
     # A generated value may be shown to its creator once, shortly after creation.
     Column("value_claimable", Boolean, nullable=False),
     Column("share_domain", Text),
+    # Obscured addresses ("to*****m@e*****.com"), never the address itself.
+    Column("recipients", Text),
+    # For account-owned receipts only: the receipt key sealed under the master key, so
+    # /private/recent can list the account's receipts (their ids are one-way hashes).
+    Column("receipt_key_sealed", LargeBinary),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("received_at", DateTime(timezone=True)),
@@ -103,4 +108,30 @@ passphrase_lockouts = Table(
     Column("client_ref", LargeBinary),
     Column("locked_until", DateTime(timezone=True), nullable=False),
     Index(None, "secret_id", "locked_until"),
+)
+
+# Accounts. The API token itself is never stored: only a keyed hash of it.
+customers = Table(
+    "customers",
+    metadata,
+    Column("custid", Text, primary_key=True),
+    Column("plan", Text, nullable=False),
+    Column("token_digest", LargeBinary, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default="false"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("plan IN ('basic', 'identity')", name="plan"),
+    CheckConstraint("custid = lower(custid)", name="custid_lower"),
+)
+
+# Request counters per client (a keyed hash of the address, or the account) and event,
+# in fixed windows; one upsert per request, shared by every pod.
+rate_counters = Table(
+    "rate_counters",
+    metadata,
+    Column("client_ref", LargeBinary, primary_key=True),
+    Column("event", Text, primary_key=True),
+    Column("window_start", DateTime(timezone=True), primary_key=True),
+    Column("hits", Integer, nullable=False),
+    Index(None, "window_start"),
 )

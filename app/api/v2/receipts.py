@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 
 from app.api.auth import caller_of
 from app.api.parsing import as_bool, as_text, read_params
 from app.api.v2 import records, routes
 from app.core import receipts as core
-from app.core.errors import NotAuthorized
 from app.keys import SERVICES, SETTINGS
 
 
 async def show(request: web.Request) -> web.Response:
     """Changes no state; a generated password is handed out once, shortly after creation,
     and never to a HEAD request, whose body nobody reads."""
+    caller = await caller_of(request)
     view = await core.show_receipt(
-        request.app[SERVICES], request.match_info["key"], claim_value=request.method != "HEAD"
+        request.app[SERVICES],
+        caller,
+        request.match_info["key"],
+        claim_value=request.method != "HEAD",
     )
     return web.json_response(
         {
@@ -29,7 +34,7 @@ async def show(request: web.Request) -> web.Response:
 
 async def burn(request: web.Request) -> web.Response:
     """Needs `continue: true`; burning a secret that is already gone is a 200 no-op."""
-    caller = caller_of(request)
+    caller = await caller_of(request)
     params = await read_params(request)
     outcome = await core.burn(
         request.app[SERVICES],
@@ -52,9 +57,27 @@ async def burn(request: web.Request) -> web.Response:
 
 
 async def recent(request: web.Request) -> web.Response:
-    """An account's receipts. Accounts do not exist yet, so this refuses every caller; the
-    route is declared so that "recent" is never taken for a receipt key."""
-    raise NotAuthorized
+    """An account's receipts of the last 30 days (needs credentials)."""
+    caller = await caller_of(request)
+    views = await core.recent(request.app[SERVICES], caller)
+    listed = [records.listing_record(view) for view in views]
+    received = [record for record in listed if record["is_destroyed"]]
+    return web.json_response(
+        {
+            "success": True,
+            "custid": caller.custid,
+            "count": len(listed),
+            "records": listed,
+            "details": {
+                "type": "list",
+                "since": int(time.time()) - core.RECENT_DAYS * 86400,
+                "now": int(time.time()),
+                "has_items": bool(listed),
+                "received": received,
+                "notreceived": [record for record in listed if not record["is_destroyed"]],
+            },
+        }
+    )
 
 
 def setup(app: web.Application) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from app.core.receipts import ReceiptView
+from app.core.rules import obscure_email
 from app.core.secrets import Created
 from app.store.secrets import LiveSecret
 
@@ -66,7 +68,8 @@ def created_records(created: Created) -> Record:
         "updated": at,
         "shortkey": created.receipt_key[:8],
         "shortid": created.receipt_key[:8],
-        **_flags("new", show_recipients=False),
+        "recipients": obscure_email(created.recipient) if created.recipient else "",
+        **_flags("new", show_recipients=created.recipient is not None),
         "is_truncated": False,
         "has_passphrase": created.has_passphrase,
     }
@@ -92,12 +95,11 @@ def created_records(created: Created) -> Record:
     }
 
 
-def receipt_record(view: ReceiptView, base_url: str) -> Record:
-    """`record` of a receipt read or burn: the stored receipt plus links and expiry."""
+def listing_record(view: ReceiptView) -> Record:
+    """A receipt as /private/recent lists it: stored fields, no links or share key."""
     receipt = view.receipt
     key = view.key
-    share_url = f"{base_url}/secret/{view.share_key or ''}"
-    record: Record = {
+    return {
         "identifier": key,
         "key": key,
         "custid": receipt.custid,
@@ -114,28 +116,48 @@ def receipt_record(view: ReceiptView, base_url: str) -> Record:
         "received": epoch(receipt.received),
         "burned": epoch(receipt.burned),
         "expired": epoch(receipt.expired),
+        "recipients": receipt.recipients or "",
         "shortkey": key[:8],
         "shortid": key[:8],
-        **_flags(receipt.state, show_recipients=False),
+        **_flags(receipt.state, show_recipients=bool(receipt.recipients)),
         "is_truncated": False,
         "has_passphrase": receipt.has_passphrase,
-        "secret_state": "new" if view.share_key else None,
-        "natural_expiration": natural_duration(receipt.secret_ttl),
-        "expiration": (epoch(receipt.created) or 0) + receipt.secret_ttl,
-        "expiration_in_seconds": receipt.secret_ttl,
-        "share_path": f"secret/{view.share_key or ''}",
-        "burn_path": f"private/{key}/burn",
-        "metadata_path": f"private/{key}",
-        "receipt_path": f"receipt/{key}",
-        "share_url": share_url,
-        "metadata_url": f"{base_url}/private/{key}",
-        "receipt_url": f"{base_url}/receipt/{key}",
-        "burn_url": f"{base_url}/private/{key}/burn",
     }
+
+
+def receipt_record(view: ReceiptView, base_url: str) -> Record:
+    """`record` of a receipt read or burn: the stored receipt plus links and expiry."""
+    receipt = view.receipt
+    key = view.key
+    share_key = view.share_key or ""
+    record = listing_record(view)
+    record.update(
+        {
+            "secret_state": "new" if view.share_key else None,
+            "natural_expiration": natural_duration(receipt.secret_ttl),
+            "expiration": (epoch(receipt.created) or 0) + receipt.secret_ttl,
+            "expiration_in_seconds": receipt.secret_ttl,
+            "share_path": f"secret/{share_key}",
+            "burn_path": f"private/{key}/burn",
+            "metadata_path": f"private/{key}",
+            "receipt_path": f"receipt/{key}",
+            "share_url": f"{_share_base(base_url, receipt.share_domain)}/secret/{share_key}",
+            "metadata_url": f"{base_url}/private/{key}",
+            "receipt_url": f"{base_url}/receipt/{key}",
+            "burn_url": f"{base_url}/private/{key}/burn",
+        }
+    )
     if view.share_key:
         record["secret_key"] = view.share_key
         record["secret_identifier"] = view.share_key
     return record
+
+
+def _share_base(base_url: str, share_domain: str | None) -> str:
+    """The share link lives on the sender's chosen domain, with this service's scheme."""
+    if not share_domain:
+        return base_url
+    return f"{urlsplit(base_url).scheme}://{share_domain}"
 
 
 def receipt_details(view: ReceiptView) -> Record:
@@ -156,14 +178,16 @@ def receipt_details(view: ReceiptView) -> Record:
         "show_secret_link": live,
         "show_metadata_link": live,
         "show_metadata": True,
-        "show_recipients": False,
+        "show_recipients": bool(receipt.recipients),
     }
 
 
-def secret_details(confirmed: bool, value: str | None, passphrase_ok: bool) -> Record:
+def secret_details(
+    confirmed: bool, value: str | None, passphrase_ok: bool, is_owner: bool
+) -> Record:
     return {
         "continue": confirmed,
-        "is_owner": False,
+        "is_owner": is_owner,
         "show_secret": value is not None,
         "correct_passphrase": passphrase_ok,
         "display_lines": _display_lines(value),

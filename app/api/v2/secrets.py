@@ -10,14 +10,18 @@ from app.api.auth import caller_of
 from app.api.errors import ApiError
 from app.api.parsing import Params, as_bool, as_int, as_list, as_text, read_params
 from app.api.v2 import records, routes
+from app.config import body_limit
 from app.core import secrets as core
+from app.core.context import Caller
 from app.core.passwords import CharacterSets
+from app.core.rules import obscure_email
 from app.keys import SERVICES
+from app.store.secrets import LiveSecret
 
 
 async def conceal(request: web.Request) -> web.Response:
-    caller = caller_of(request)
-    fields = _nested(await read_params(request))
+    caller = await caller_of(request)
+    fields = _nested(await read_params(request, _body_limit(request, caller)))
     created = await core.conceal(
         request.app[SERVICES],
         caller,
@@ -33,8 +37,8 @@ async def conceal(request: web.Request) -> web.Response:
 
 
 async def generate(request: web.Request) -> web.Response:
-    caller = caller_of(request)
-    fields = _nested(await read_params(request))
+    caller = await caller_of(request)
+    fields = _nested(await read_params(request, _body_limit(request, caller)))
     created = await core.generate(
         request.app[SERVICES],
         caller,
@@ -52,19 +56,21 @@ async def generate(request: web.Request) -> web.Response:
 
 async def show(request: web.Request) -> web.Response:
     """Metadata only: a GET never reveals or changes anything (link scanners fetch links)."""
+    caller = await caller_of(request)
     key = request.match_info["key"]
-    live = await core.show_secret(request.app[SERVICES], key)
+    live = await core.show_secret(request.app[SERVICES], caller, key)
+    passphrase_ok = live.passphrase_salt is None
     return web.json_response(
         {
             "success": True,
             "record": records.secret_record(live, key),
-            "details": records.secret_details(False, None, live.passphrase_salt is None),
+            "details": records.secret_details(False, None, passphrase_ok, _owns(caller, live)),
         }
     )
 
 
 async def reveal(request: web.Request) -> web.Response:
-    caller = caller_of(request)
+    caller = await caller_of(request)
     params = await read_params(request)
     key = request.match_info["key"]
     confirmed = as_bool(params.get("continue"))
@@ -83,18 +89,34 @@ async def reveal(request: web.Request) -> web.Response:
             "success": True,
             "record": record,
             # A 200 means the passphrase (if any) was right: wrong ones are 422.
-            "details": records.secret_details(confirmed, revealed.value, passphrase_ok=True),
+            "details": records.secret_details(
+                confirmed, revealed.value, True, _owns(caller, revealed.secret)
+            ),
         }
     )
 
 
+def _body_limit(request: web.Request, caller: Caller) -> int:
+    return body_limit(request.app[SERVICES].plan(caller.plan).max_secret_bytes)
+
+
+def _owns(caller: Caller, live: LiveSecret) -> bool:
+    return not caller.anonymous and caller.custid == live.custid
+
+
 def _created_response(created: core.Created) -> web.Response:
+    safe = [obscure_email(created.recipient)] if created.recipient else []
     return web.json_response(
         {
             "success": True,
             "custid": created.custid,
             "record": records.created_records(created),
-            "details": {"kind": created.kind, "recipient": "", "recipient_safe": [], "memo": ""},
+            "details": {
+                "kind": created.kind,
+                "recipient": created.recipient or "",
+                "recipient_safe": safe,
+                "memo": "",
+            },
         }
     )
 

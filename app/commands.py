@@ -1,0 +1,108 @@
+"""What each command does; `python -m app` only parses arguments and reports errors."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from aiohttp import web
+
+from app import crypto, migrate
+from app.config import ConfigError, Settings
+from app.core import accounts
+from app.core.context import Services
+from app.logs import RouteAccessLogger
+from app.server import create_app
+from app.store.db import Store, close_pool, create_pool
+
+DEV_DIR = Path(".data")
+
+
+def run(args: argparse.Namespace, env: dict[str, str]) -> int:
+    if args.command == "serve":
+        return serve(env)
+    if args.command == "dev":
+        env = local_env(env)
+        migrate.upgrade(env["DATABASE_URL"])  # make run applies migrations to any database
+        return serve(env)
+    if args.command == "migrate":
+        migrate.upgrade(_database_url(env))
+        return 0
+    if args.command == "keys":
+        print(crypto.generate_keyring_text(), end="")
+        return 0
+    return asyncio.run(customers(args, local_env(env)))
+
+
+def serve(env: dict[str, str]) -> int:
+    settings = Settings.from_env(env)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log_class=RouteAccessLogger,
+        shutdown_timeout=10,
+    )
+    return 0
+
+
+def local_env(env: dict[str, str]) -> dict[str, str]:
+    """What `make run` uses when DATABASE_URL is unset: the embedded PostgreSQL and a
+    development key ring, both kept in .data/ so secrets survive restarts. A given
+    DATABASE_URL is left alone: migrating a real database is a deliberate step."""
+    if env.get("DATABASE_URL"):
+        return env
+    from app import embedded  # noqa: PLC0415  # the wheel is only needed here
+
+    local = dict(env)
+    if not (env.get("OTS_KEYS") or env.get("OTS_KEYS_FILE")):
+        local["OTS_KEYS_FILE"] = str(_dev_keys(DEV_DIR / "dev-keys"))
+    server = embedded.start((DEV_DIR / "pg").resolve())
+    local["DATABASE_URL"] = embedded.database_url(server, "ots")
+    migrate.upgrade(local["DATABASE_URL"])
+    return local
+
+
+def _dev_keys(path: Path) -> Path:
+    """A development key ring, made once and kept (owner-only)."""
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(crypto.generate_keyring_text())
+    return path
+
+
+def _database_url(env: dict[str, str]) -> str:
+    url = env.get("DATABASE_URL")
+    if not url:
+        raise ConfigError("DATABASE_URL is not set")
+    return url
+
+
+async def customers(args: argparse.Namespace, env: dict[str, str]) -> int:
+    settings = Settings.from_env(env)
+    pool = await create_pool(settings.database)
+    try:
+        svc = Services.build(settings, Store(pool, settings.database.acquire_timeout))
+        await _customer_action(svc, args)
+    finally:
+        await close_pool(pool)
+    return 0
+
+
+async def _customer_action(svc: Services, args: argparse.Namespace) -> None:
+    if args.action == "add":
+        token = await accounts.add_customer(svc, args.email, args.plan)
+        print(f"created {args.email.strip().lower()} (plan {args.plan})")
+        print(f"token: {token}")
+    elif args.action == "rotate-token":
+        token = await accounts.rotate_token(svc, args.email)
+        print(f"token: {token}")
+    elif args.action == "disable":
+        await accounts.disable_customer(svc, args.email)
+        print(f"disabled {args.email.strip().lower()}")
+    else:
+        for customer in await accounts.list_customers(svc):
+            state = "disabled" if customer.disabled else "active"
+            print(f"{customer.custid}\t{customer.plan}\t{state}\t{customer.created:%Y-%m-%d}")
