@@ -7,11 +7,18 @@ attempt is reserved first (store.lockouts), so concurrent guesses count exactly.
 
 from __future__ import annotations
 
+import asyncio
+
 from app import crypto
 from app.core.context import Caller, Services
 from app.core.errors import LockedOut, SecretUndecryptable, UnknownSecret, WrongPassphrase
 from app.store import lockouts
 from app.store.secrets import LiveSecret
+
+# Checking a guess takes tens of milliseconds, so a slot frees up quickly; give up
+# after about three seconds (every wait is bounded).
+RESERVE_TRIES = 60
+RESERVE_PAUSE = 0.05
 
 
 async def open_live(
@@ -21,21 +28,33 @@ async def open_live(
     if live.passphrase_salt is None:
         return decrypt(svc, live, share_key, b"")
     client = crypto.client_ref(svc.keys, caller.client)
-    try:
-        async with svc.store.transaction() as tx:
-            retry_after = await lockouts.reserve_attempt(tx, live.id, client, svc.lockout)
-    except lockouts.SecretGone:
-        raise UnknownSecret(share_key) from None
-    if retry_after is not None:
-        raise LockedOut(retry_after)
+    attempt_id = await _reserve(svc, live, client, share_key)
     pass_key = await svc.hasher.derive(passphrase, live.passphrase_salt) if passphrase else b""
     try:
         plaintext = decrypt(svc, live, share_key, pass_key)
     except WrongPassphrase:
-        raise WrongPassphrase(wrong) from None  # the reserved attempt stays, as a failure
+        async with svc.store.connection() as db:
+            await lockouts.settle_failure(db, attempt_id)
+        raise WrongPassphrase(wrong) from None
     async with svc.store.connection() as db:
-        await lockouts.clear_attempts(db, live.id, client)
+        await lockouts.forgive(db, live.id, client, attempt_id)
     return plaintext
+
+
+async def _reserve(svc: Services, live: LiveSecret, client: bytes, share_key: str) -> int:
+    """A slot to check one guess in; waits (bounded) while other guesses hold every slot."""
+    for _ in range(RESERVE_TRIES):
+        try:
+            async with svc.store.transaction() as tx:
+                slot = await lockouts.reserve_attempt(tx, live.id, client, svc.lockout)
+        except lockouts.SecretGone:
+            raise UnknownSecret(share_key) from None
+        if slot.locked_for is not None:
+            raise LockedOut(slot.locked_for)
+        if slot.attempt_id is not None:
+            return slot.attempt_id
+        await asyncio.sleep(RESERVE_PAUSE)
+    raise LockedOut(1)
 
 
 def decrypt(svc: Services, live: LiveSecret, share_key: str, pass_key: bytes) -> bytes:

@@ -1,12 +1,14 @@
 """Passphrase attempts and lockouts, counted in PostgreSQL so every pod agrees.
 
 An attempt is reserved *before* the passphrase is checked, under a lock on the
-secret's row, so concurrent guesses are counted one by one: with a limit of 5,
-exactly 5 guesses are ever checked before the lock, however many arrive at once.
-A right passphrase then deletes the caller's reservations again.
+secret's row, and reservations still being checked count against the limit. So
+with a limit of 5, exactly 5 guesses are ever checked before the lock, however
+many arrive at once; the rest wait for a free slot or are turned away.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from app.config import Lockout
 from app.store.db import Db
@@ -21,7 +23,10 @@ SELECT ceil(extract(epoch FROM max(locked_until) - now()))::int
 """
 
 COUNT = """
-SELECT count(*) FILTER (WHERE client_ref = $2) AS by_client, count(*) AS overall
+SELECT count(*) FILTER (WHERE client_ref = $2 AND NOT pending) AS client_failed,
+       count(*) FILTER (WHERE NOT pending) AS all_failed,
+       count(*) FILTER (WHERE client_ref = $2) AS client_total,
+       count(*) AS all_total
   FROM passphrase_attempts
  WHERE secret_id = $1 AND failed_at > now() - make_interval(secs => $3::int)
 """
@@ -31,39 +36,55 @@ INSERT INTO passphrase_lockouts (secret_id, client_ref, locked_until)
 VALUES ($1, $2, now() + make_interval(secs => $3::int))
 """
 
-RESERVE = "INSERT INTO passphrase_attempts (secret_id, client_ref) VALUES ($1, $2)"
-
-CLEAR = "DELETE FROM passphrase_attempts WHERE secret_id = $1 AND client_ref = $2"
+RESERVE = "INSERT INTO passphrase_attempts (secret_id, client_ref) VALUES ($1, $2) RETURNING id"
+FAIL = "UPDATE passphrase_attempts SET pending = false, failed_at = now() WHERE id = $1"
+# A right passphrase forgives this client's failures (other guesses still in flight keep
+# their reservations).
+FORGIVE = """
+DELETE FROM passphrase_attempts
+ WHERE secret_id = $1 AND client_ref = $2 AND (NOT pending OR id = $3)
+"""
 
 
 class SecretGone(Exception):
     """The secret was consumed or expired while the attempt was being reserved."""
 
 
+@dataclass(frozen=True)
+class Reservation:
+    attempt_id: int | None = None  # set: go ahead and check the passphrase
+    locked_for: int | None = None  # set: locked out for this many seconds
+    # Neither: every slot is taken by guesses still being checked; try again shortly.
+
+
 async def reserve_attempt(
     tx: Db, secret_id: bytes, client_ref: bytes, policy: Lockout
-) -> int | None:
-    """Count one attempt, or return the seconds of the lock that forbids it.
-
-    Runs in a transaction; the row lock on the secret serialises concurrent guesses.
-    """
+) -> Reservation:
+    """Runs in a transaction; the row lock on the secret serialises concurrent guesses."""
     if await tx.fetchval(ROW_LOCK, secret_id) is None:
         raise SecretGone
     locked: int | None = await tx.fetchval(LOCKED_FOR, secret_id, client_ref)
     if locked is not None:
-        return locked
+        return Reservation(locked_for=locked)
     counts = await tx.fetchrow(COUNT, secret_id, client_ref, policy.window_seconds)
     assert counts is not None  # noqa: S101  # an aggregate always yields one row
-    if counts["overall"] >= policy.per_secret:
-        await tx.execute(LOCK, secret_id, None, policy.lock_seconds)
-        return policy.lock_seconds
-    if counts["by_client"] >= policy.per_client:
-        await tx.execute(LOCK, secret_id, client_ref, policy.lock_seconds)
-        return policy.lock_seconds
-    await tx.execute(RESERVE, secret_id, client_ref)
-    return None
+    if counts["all_failed"] >= policy.per_secret:
+        return await _lock(tx, secret_id, None, policy)
+    if counts["client_failed"] >= policy.per_client:
+        return await _lock(tx, secret_id, client_ref, policy)
+    if counts["client_total"] >= policy.per_client or counts["all_total"] >= policy.per_secret:
+        return Reservation()
+    return Reservation(attempt_id=await tx.fetchval(RESERVE, secret_id, client_ref))
 
 
-async def clear_attempts(db: Db, secret_id: bytes, client_ref: bytes) -> None:
-    """A right passphrase forgives this client's earlier failures."""
-    await db.execute(CLEAR, secret_id, client_ref)
+async def _lock(tx: Db, secret_id: bytes, client_ref: bytes | None, policy: Lockout) -> Reservation:
+    await tx.execute(LOCK, secret_id, client_ref, policy.lock_seconds)
+    return Reservation(locked_for=policy.lock_seconds)
+
+
+async def settle_failure(db: Db, attempt_id: int) -> None:
+    await db.execute(FAIL, attempt_id)
+
+
+async def forgive(db: Db, secret_id: bytes, client_ref: bytes, attempt_id: int) -> None:
+    await db.execute(FORGIVE, secret_id, client_ref, attempt_id)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -94,6 +96,11 @@ secrets = Table(
 passphrase_attempts = Table(
     "passphrase_attempts",
     metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    # Reserved before the passphrase is checked; a failure settles it (pending false),
+    # a success deletes it. Pending rows count against the limit, so concurrent
+    # guesses can never exceed it.
+    Column("pending", Boolean, nullable=False, server_default="true"),
     Column("secret_id", LargeBinary, ForeignKey("secrets.id", ondelete="CASCADE"), nullable=False),
     Column("client_ref", LargeBinary, nullable=False),
     Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
