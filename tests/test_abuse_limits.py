@@ -1,0 +1,120 @@
+"""Limits every pod agrees on: passphrase lockout under concurrency, request rate limits,
+and the client address behind trusted proxies."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections import Counter
+from ipaddress import ip_network
+
+import asyncpg
+from pytest_aiohttp import AiohttpClient
+
+from app.config import DEFAULT_RATE_LIMITS, RateLimits, Settings
+from app.core.accounts import add_customer
+from app.keys import SERVICES
+from app.server import create_app
+from tests.conftest import make_settings
+from tests.factories import V2, Client, conceal, reveal
+
+RIGHT = "correct-horse-1"
+RATE_LIMITED = "Cripes! You have been rate limited."
+
+
+async def test_fifty_concurrent_wrong_guesses_get_exactly_five_checks(client: Client) -> None:
+    pair = await conceal(client, "guarded", passphrase=RIGHT)
+    results = await asyncio.gather(
+        *(reveal(client, pair.secret_key, passphrase=f"wrong-guess-{n}") for n in range(50))
+    )
+    statuses = Counter(status for status, _ in results)
+    assert statuses == {422: 5, 429: 45}
+    status, body = await reveal(client, pair.secret_key, passphrase=RIGHT)
+    assert status == 429  # the lock holds even for the right passphrase
+    assert body["retry_after"] > 0
+
+
+async def _limited_client(
+    aiohttp_client: AiohttpClient, settings: Settings, show_secret: int, **changes: object
+) -> Client:
+    limits = dict(DEFAULT_RATE_LIMITS) | {"show_secret": show_secret}
+    rate_limits = RateLimits(window_seconds=60, per_event=tuple(limits.items()))
+    return await aiohttp_client(
+        create_app(make_settings(settings, rate_limits=rate_limits, **changes))
+    )
+
+
+async def _show(client: Client, key: str, **headers: str) -> int:
+    response = await client.get(f"{V2}/secret/{key}", headers=headers)
+    if response.status == 429:
+        body = await response.json()
+        assert body["message"] == RATE_LIMITED
+        assert 0 < int(response.headers["Retry-After"]) <= 60
+    return response.status
+
+
+async def test_rate_limit_per_client_and_event(
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    client = await _limited_client(aiohttp_client, settings, show_secret=3)
+    pair = await conceal(client, "x")
+    assert [await _show(client, pair.secret_key) for _ in range(4)] == [200, 200, 200, 429]
+    other_event = await client.get(f"{V2}/private/{pair.receipt_key}")
+    assert other_event.status == 200  # show_metadata has its own counter
+
+
+async def test_concurrent_requests_lose_no_count(
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    client = await _limited_client(aiohttp_client, settings, show_secret=10)
+    pair = await conceal(client, "x")
+    statuses = await asyncio.gather(*(_show(client, pair.secret_key) for _ in range(30)))
+    assert Counter(statuses) == {200: 10, 429: 20}
+    assert await db.fetchval("SELECT hits FROM rate_counters WHERE event = 'show_secret'") == 30
+
+
+async def test_accounts_count_apart_and_paid_plans_are_not_limited(
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    client = await _limited_client(aiohttp_client, settings, show_secret=1)
+    svc = client.app[SERVICES]
+    pair = await conceal(client, "x")
+    basic = await add_customer(svc, "basic@example.com", "basic")
+    paid = await add_customer(svc, "paid@example.com", "identity")
+    assert await _show(client, pair.secret_key) == 200
+    assert await _show(client, pair.secret_key) == 429
+    auth = {"Authorization": _basic("basic@example.com", basic)}
+    assert [await _show(client, pair.secret_key, **auth) for _ in range(2)] == [200, 429]
+    auth = {"Authorization": _basic("paid@example.com", paid)}
+    assert [await _show(client, pair.secret_key, **auth) for _ in range(5)] == [200] * 5
+
+
+async def test_forwarded_address_is_used_only_from_trusted_proxies(
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    untrusting = await _limited_client(aiohttp_client, settings, show_secret=1)
+    pair = await conceal(untrusting, "x")
+    assert await _show(untrusting, pair.secret_key, **_xff("203.0.113.5")) == 200
+    assert await _show(untrusting, pair.secret_key, **_xff("203.0.113.6")) == 429  # one peer
+
+
+async def test_forwarded_chain_is_walked_from_the_right(
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    proxies = (ip_network("127.0.0.1/32"), ip_network("10.0.0.0/8"))
+    client = await _limited_client(aiohttp_client, settings, show_secret=1, trusted_proxies=proxies)
+    pair = await conceal(client, "x")
+    assert await _show(client, pair.secret_key, **_xff("203.0.113.5")) == 200
+    assert await _show(client, pair.secret_key, **_xff("203.0.113.5")) == 429
+    assert await _show(client, pair.secret_key, **_xff("203.0.113.6, 10.1.2.3")) == 200
+    # A client cannot pick its own bucket by prepending an address: the rightmost
+    # untrusted hop is the one the proxy saw.
+    assert await _show(client, pair.secret_key, **_xff("198.51.100.1, 203.0.113.5")) == 429
+
+
+def _xff(value: str) -> dict[str, str]:
+    return {"X-Forwarded-For": value}
+
+
+def _basic(user: str, token: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()
