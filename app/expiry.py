@@ -9,19 +9,30 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from app.core import audit
+from app.core.audit import caused_by
+from app.core.context import Caller
 from app.keys import EXPIRY_TASK, SERVICES, SETTINGS
 from app.store.db import Store, StoreUnavailable
 from app.store.expiry import Purged, purge_expired
 
 log = logging.getLogger(__name__)
+SYSTEM = Caller(client="", custid="system")  # the sweeper, as an audit actor
 
 
 async def sweep(store: Store, batch: int) -> Purged:
     """Purge in batches until a batch comes back short, so a backlog drains in one pass."""
     total = Purged(0, 0, 0)
     while True:
-        async with store.connection() as db:
-            purged = await purge_expired(db, batch)
+        async with store.transaction() as tx:
+            purged = await purge_expired(tx, batch)
+            await audit.record(
+                tx,
+                [
+                    caused_by(SYSTEM, "secret.expired", receipt_ref=ref)
+                    for ref in purged.expired_receipt_ids
+                ],
+            )
         total = Purged(
             total.secrets + purged.secrets,
             total.receipts_expired + purged.receipts_expired,

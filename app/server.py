@@ -9,6 +9,7 @@ from aiohttp import web
 
 from app.api.errors import error_middleware
 from app.api.headers import add_security_headers
+from app.api.requests import request_id_middleware
 from app.api.v2 import meta, receipts, secrets
 from app.config import Settings
 from app.core.context import Services
@@ -18,7 +19,11 @@ from app.store.db import Store, close_pool, create_pool
 
 
 def create_app(settings: Settings, *, sweeper: bool = True) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    # request_id outermost, so error responses carry the id too.
+    app = web.Application(
+        middlewares=[request_id_middleware, error_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
     app[SETTINGS] = settings
     app.on_response_prepare.append(add_security_headers)
     app.cleanup_ctx.append(database)

@@ -8,32 +8,40 @@ import binascii
 from aiohttp import web
 
 from app.api.clients import client_address
-from app.core.accounts import authenticate
+from app.api.requests import request_id
+from app.core.accounts import authenticate, refuse
 from app.core.context import Caller
-from app.core.errors import NotAuthorized
 from app.keys import SERVICES
 
 
 async def caller_of(request: web.Request) -> Caller:
     """Credentials that are sent must be usable: there is no fall-back to anonymous, so a
     client with a typo in its token learns of it instead of creating anonymous secrets."""
-    client = client_address(request)
+    caller = Caller(
+        client=client_address(request),
+        user_agent=request.headers.get("User-Agent"),
+        request_id=request_id(request),
+    )
     header = request.headers.get("Authorization")
     if header is None:
-        return Caller(client=client)
-    custid, token = _basic(header)
-    return await authenticate(request.app[SERVICES], custid, token, client)
+        return caller
+    svc = request.app[SERVICES]
+    credentials = _basic(header)
+    if credentials is None:
+        await refuse(svc, caller, "")
+    custid, token = credentials
+    return await authenticate(svc, caller, custid, token)
 
 
-def _basic(header: str) -> tuple[str, str]:
+def _basic(header: str) -> tuple[str, str] | None:
     scheme, _, encoded = header.strip().partition(" ")
     if scheme.lower() != "basic":
-        raise NotAuthorized
+        return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode()
     except (binascii.Error, ValueError):
-        raise NotAuthorized from None
+        return None
     custid, sep, token = decoded.partition(":")
     if not (sep and custid and token):
-        raise NotAuthorized
+        return None
     return custid, token

@@ -63,6 +63,9 @@ class Caller:
     client: str
     custid: str = "anon"
     plan: str = "anonymous"
+    user_agent: str | None = None
+    request_id: str | None = None
+    admin: bool = False  # may read the audit trail
 
     @property
     def anonymous(self) -> bool:

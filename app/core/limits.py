@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from app import crypto
+from app.core import audit
+from app.core.audit import caused_by
 from app.core.context import Caller, Services
 from app.core.errors import RateLimited
 from app.store import ratelimits
@@ -13,7 +15,11 @@ async def throttle(svc: Services, caller: Caller, event: str) -> None:
     if not svc.plan(caller.plan).rate_limited:
         return
     ref = crypto.client_ref(svc.keys, caller.rate_key)
-    async with svc.store.connection() as db:
-        hit = await ratelimits.hit(db, ref, event, svc.rate_limits.window_seconds)
-    if hit.hits > svc.rate_limits.limit(event):
+    async with svc.store.transaction() as tx:
+        hit = await ratelimits.hit(tx, ref, event, svc.rate_limits.window_seconds)
+        limited = hit.hits > svc.rate_limits.limit(event)
+        if limited and hit.hits == svc.rate_limits.limit(event) + 1:
+            # Once per client, event and window: a flood must not flood the trail too.
+            await audit.record(tx, [caused_by(caller, "rate.limited", "denied", detail=event)])
+    if limited:
         raise RateLimited(hit.retry_after)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app import crypto
+from app.core import audit
+from app.core.audit import caused_by
 from app.core.context import Caller, Services
 from app.core.errors import NotAuthorized, SecretUndecryptable, UnknownSecret
 from app.core.limits import throttle
 from app.core.unlock import decrypt, master_key, open_live
 from app.store import secrets as store
 from app.store.db import Db
-from app.store.secrets import Receipt
+from app.store.secrets import LiveSecret, Receipt
 
 DOUBLE_CHECK = "Double check that passphrase"
 RECENT_DAYS = 30
@@ -37,19 +39,24 @@ async def show_receipt(
 ) -> ReceiptView:
     """The receipt as stored; the only write is claiming a generated value, once."""
     await throttle(svc, caller, "show_metadata")
-    async with svc.store.connection() as db:
-        view = await _view(db, svc, key)
-        receipt = view.receipt
-        claimable = claim_value and receipt.value_claimable
-        if not (claimable and view.share_key and receipt.secret_id):
-            return view
-        if not await store.claim_generated_value(db, receipt.id, svc.generated_value_window):
-            return view
-        live = await store.peek_secret(db, receipt.secret_id)
-    if live is None:
+    async with svc.store.transaction() as tx:
+        view = await _view(tx, svc, key)
+        await audit.record(tx, [caused_by(caller, "receipt.viewed", receipt_ref=view.receipt.id)])
+        live = await _claim_value(tx, svc, view) if claim_value else None
+    if live is None or view.share_key is None:
         return view
     value = decrypt(svc, live, view.share_key, b"").decode()
-    return ReceiptView(receipt, key, view.share_key, value)
+    return ReceiptView(view.receipt, key, view.share_key, value)
+
+
+async def _claim_value(tx: Db, svc: Services, view: ReceiptView) -> LiveSecret | None:
+    """The live generated secret, if this read is the one that gets to show it."""
+    receipt = view.receipt
+    if not (receipt.value_claimable and view.share_key and receipt.secret_id):
+        return None
+    if not await store.claim_generated_value(tx, receipt.id, svc.generated_value_window):
+        return None
+    return await store.peek_secret(tx, receipt.secret_id)
 
 
 async def burn(
@@ -72,6 +79,10 @@ async def burn(
             return BurnOutcome(view, burned=False)
         async with svc.store.transaction() as tx:
             burned = await store.consume_secret(tx, live.id, "burned")
+            if burned:
+                await audit.record(
+                    tx, [caused_by(caller, "secret.burned", receipt_ref=live.receipt_id)]
+                )
     async with svc.store.connection() as db:
         return BurnOutcome(await _view(db, svc, key), burned=burned)
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app import crypto
-from app.core import rules
+from app.core import audit, rules
+from app.core.audit import caused_by
 from app.core.context import Caller, Services
 from app.core.errors import InvalidRequest, UnknownSecret
 from app.core.limits import throttle
@@ -128,8 +129,11 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
         share_domain=draft.share_domain,
         recipients=rules.obscure_email(draft.recipient) if draft.recipient else None,
     )
-    async with svc.store.connection() as db:
-        created = await store.insert_pair(db, new)
+    async with svc.store.transaction() as tx:
+        created = await store.insert_pair(tx, new)
+        await audit.record(
+            tx, [caused_by(caller, "secret.created", receipt_ref=new.receipt_id, detail=draft.kind)]
+        )
     return Created(
         kind=draft.kind,
         custid=caller.custid,
@@ -147,8 +151,10 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
 async def show_secret(svc: Services, caller: Caller, key: str) -> LiveSecret:
     """A live secret's metadata; changes nothing, so link scanners cannot burn it."""
     await throttle(svc, caller, "show_secret")
-    async with svc.store.connection() as db:
-        return await _peek(db, svc, key)
+    async with svc.store.transaction() as tx:
+        live = await _peek(tx, svc, key)
+        await audit.record(tx, [caused_by(caller, "secret.viewed", receipt_ref=live.receipt_id)])
+    return live
 
 
 async def reveal(
@@ -169,6 +175,7 @@ async def reveal(
     async with svc.store.transaction() as tx:
         if not await store.consume_secret(tx, live.id, "received"):
             raise UnknownSecret(key)
+        await audit.record(tx, [caused_by(caller, "secret.revealed", receipt_ref=live.receipt_id)])
     return Revealed(live, key, plaintext.decode())
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 
 from app import crypto
+from app.core import audit
+from app.core.audit import caused_by
 from app.core.context import Caller, Services
 from app.core.errors import LockedOut, SecretUndecryptable, UnknownSecret, WrongPassphrase
 from app.store import lockouts
@@ -28,25 +30,34 @@ async def open_live(
     if live.passphrase_salt is None:
         return decrypt(svc, live, share_key, b"")
     client = crypto.client_ref(svc.keys, caller.client)
-    attempt_id = await _reserve(svc, live, client, share_key)
+    attempt_id = await _reserve(svc, caller, live, client, share_key)
     pass_key = await svc.hasher.derive(passphrase, live.passphrase_salt) if passphrase else b""
     try:
         plaintext = decrypt(svc, live, share_key, pass_key)
     except WrongPassphrase:
-        async with svc.store.connection() as db:
-            await lockouts.settle_failure(db, attempt_id)
+        async with svc.store.transaction() as tx:
+            await lockouts.settle_failure(tx, attempt_id)
+            failed = caused_by(caller, "passphrase.failed", "failure", receipt_ref=live.receipt_id)
+            await audit.record(tx, [failed])
         raise WrongPassphrase(wrong) from None
     async with svc.store.connection() as db:
         await lockouts.forgive(db, live.id, client, attempt_id)
     return plaintext
 
 
-async def _reserve(svc: Services, live: LiveSecret, client: bytes, share_key: str) -> int:
+async def _reserve(
+    svc: Services, caller: Caller, live: LiveSecret, client: bytes, share_key: str
+) -> int:
     """A slot to check one guess in; waits (bounded) while other guesses hold every slot."""
     for _ in range(RESERVE_TRIES):
         try:
             async with svc.store.transaction() as tx:
                 slot = await lockouts.reserve_attempt(tx, live.id, client, svc.lockout)
+                if slot.new_lock:
+                    locked = caused_by(
+                        caller, "passphrase.lockout", "denied", receipt_ref=live.receipt_id
+                    )
+                    await audit.record(tx, [locked])
         except lockouts.SecretGone:
             raise UnknownSecret(share_key) from None
         if slot.locked_for is not None:

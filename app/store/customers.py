@@ -14,14 +14,15 @@ class Customer:
     plan: str
     token_digest: bytes
     disabled: bool
+    admin: bool
     created: datetime
 
 
-_COLUMNS = "custid, plan, token_digest, disabled, created_at AS created"
+_COLUMNS = "custid, plan, token_digest, disabled, admin, created_at AS created"
 GET = f"SELECT {_COLUMNS} FROM customers WHERE custid = $1"  # noqa: S608  # constant columns
 LIST = f"SELECT {_COLUMNS} FROM customers ORDER BY custid"  # noqa: S608  # constant columns
 INSERT = """
-INSERT INTO customers (custid, plan, token_digest) VALUES ($1, $2, $3)
+INSERT INTO customers (custid, plan, token_digest, admin) VALUES ($1, $2, $3, $4)
 ON CONFLICT (custid) DO NOTHING
 RETURNING custid
 """
@@ -43,9 +44,11 @@ async def list_customers(db: Db) -> list[Customer]:
     return [Customer(**row) for row in await db.fetch(LIST)]
 
 
-async def insert_customer(db: Db, custid: str, plan: str, token_digest: bytes) -> bool:
+async def insert_customer(
+    db: Db, custid: str, plan: str, token_digest: bytes, admin: bool = False
+) -> bool:
     """False when the custid is taken."""
-    return await db.fetchval(INSERT, custid, plan, token_digest) is not None
+    return await db.fetchval(INSERT, custid, plan, token_digest, admin) is not None
 
 
 async def set_token(db: Db, custid: str, token_digest: bytes) -> bool:

@@ -24,7 +24,8 @@ marked AS (
      WHERE r.id = gone.receipt_id AND r.state = 'new'
     RETURNING r.id
 )
-SELECT (SELECT count(*) FROM gone)::int AS secrets, (SELECT count(*) FROM marked)::int AS receipts
+SELECT gone.receipt_id, marked.id IS NOT NULL AS marked
+  FROM gone LEFT JOIN marked ON marked.id = gone.receipt_id
 """
 
 PURGE_RECEIPTS = """
@@ -45,17 +46,19 @@ class Purged:
     secrets: int
     receipts_expired: int
     receipts_deleted: int
+    expired_receipt_ids: tuple[bytes, ...] = ()  # receipts this batch marked expired
 
 
-async def purge_expired(db: Db, batch: int) -> Purged:
+async def purge_expired(tx: Db, batch: int) -> Purged:
     """One batch of each kind; the caller repeats while a batch comes back full."""
-    row = await db.fetchrow(PURGE_SECRETS, batch)
-    assert row is not None  # noqa: S101  # an aggregate SELECT always yields one row
-    deleted = await db.execute(PURGE_RECEIPTS, batch)
-    await db.execute(PURGE_LOCKOUTS)
-    await db.execute(PURGE_COUNTERS)
+    rows = await tx.fetch(PURGE_SECRETS, batch)
+    deleted = await tx.execute(PURGE_RECEIPTS, batch)
+    await tx.execute(PURGE_LOCKOUTS)
+    await tx.execute(PURGE_COUNTERS)
+    expired = tuple(row["receipt_id"] for row in rows if row["marked"])
     return Purged(
-        secrets=row["secrets"],
-        receipts_expired=row["receipts"],
+        secrets=len(rows),
+        receipts_expired=len(expired),
         receipts_deleted=int(deleted.split()[-1]),
+        expired_receipt_ids=expired,
     )

@@ -54,6 +54,7 @@ class SecretGone(Exception):
 class Reservation:
     attempt_id: int | None = None  # set: go ahead and check the passphrase
     locked_for: int | None = None  # set: locked out for this many seconds
+    new_lock: bool = False  # this very attempt started the lock
     # Neither: every slot is taken by guesses still being checked; try again shortly.
 
 
@@ -79,7 +80,7 @@ async def reserve_attempt(
 
 async def _lock(tx: Db, secret_id: bytes, client_ref: bytes | None, policy: Lockout) -> Reservation:
     await tx.execute(LOCK, secret_id, client_ref, policy.lock_seconds)
-    return Reservation(locked_for=policy.lock_seconds)
+    return Reservation(locked_for=policy.lock_seconds, new_lock=True)
 
 
 async def settle_failure(db: Db, attempt_id: int) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     SmallInteger,
     Table,
     Text,
+    UniqueConstraint,
     func,
 )
 
@@ -125,6 +126,8 @@ customers = Table(
     Column("plan", Text, nullable=False),
     Column("token_digest", LargeBinary, nullable=False),
     Column("disabled", Boolean, nullable=False, server_default="false"),
+    # Admins may read the audit trail over the API.
+    Column("admin", Boolean, nullable=False, server_default="false"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("plan IN ('basic', 'identity')", name="plan"),
@@ -141,4 +144,44 @@ rate_counters = Table(
     Column("window_start", DateTime(timezone=True), primary_key=True),
     Column("hits", Integer, nullable=False),
     Index(None, "window_start"),
+)
+
+# The audit trail: append-only (a trigger refuses UPDATE, DELETE and TRUNCATE), one row
+# per event, written in the transaction of the change it records. Rows are hash-chained
+# per partition (`part`, `seq`): see app/core/audit.py for why.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("part", SmallInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("event", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("client_ip", Text),
+    Column("user_agent", Text),
+    Column("request_id", Text),
+    # The receipt's row id (a keyed hash of its key), never a link key.
+    Column("receipt_ref", LargeBinary),
+    Column("detail", Text),
+    # sha256(previous row's chain_hash in this partition || canonical form of this row)
+    Column("chain_hash", LargeBinary, nullable=False),
+    UniqueConstraint("part", "seq", name="uq_audit_events_part_seq"),
+    Index(None, "at"),
+    Index(None, "receipt_ref"),
+)
+
+# The head of each partition's chain: the last seq and hash. Locking a head row
+# serialises the writers of that partition only.
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    Column("part", SmallInteger, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("chain_hash", LargeBinary, nullable=False),
+    # After a prune: rows up to `pruned_seq` are gone and `pruned_hash` is the chain hash
+    # of row `pruned_seq`, where verification resumes.
+    Column("pruned_seq", BigInteger, nullable=False, server_default="0"),
+    Column("pruned_hash", LargeBinary),
 )

@@ -1,0 +1,26 @@
+"""Request ids: taken from X-Request-ID when sane, otherwise made up; echoed back."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from aiohttp import web
+
+from app.api.errors import Handler
+
+REQUEST_ID = web.RequestKey("request_id", str)
+_SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    given = request.headers.get("X-Request-ID", "")
+    request[REQUEST_ID] = given if _SANE.match(given) else uuid.uuid4().hex
+    response = await handler(request)
+    response.headers["X-Request-ID"] = request[REQUEST_ID]
+    return response
+
+
+def request_id(request: web.Request) -> str | None:
+    return request.get(REQUEST_ID)

@@ -1,0 +1,122 @@
+"""The audit trail's SQL: lock a chain head, append rows, read them back in order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.store.db import Db
+
+
+@dataclass(frozen=True)
+class Head:
+    seq: int
+    chain_hash: bytes
+    at: datetime  # the transaction's time (database clock), stamped on its events
+
+
+@dataclass(frozen=True)
+class Row:
+    """An audit row as stored; `chain_hash` covers every other field but `id`."""
+
+    id: int
+    part: int
+    seq: int
+    at: datetime
+    event: str
+    outcome: str
+    actor: str
+    client_ip: str | None
+    user_agent: str | None
+    request_id: str | None
+    receipt_ref: bytes | None
+    detail: str | None
+    chain_hash: bytes
+
+
+LOCK_HEAD = "SELECT seq, chain_hash, now() AS at FROM audit_heads WHERE part = $1 FOR UPDATE"
+
+APPEND = """
+WITH appended AS (
+    INSERT INTO audit_events (part, seq, at, event, outcome, actor, client_ip, user_agent,
+                              request_id, receipt_ref, detail, chain_hash)
+    SELECT $1, seq, $2, event, outcome, actor, client_ip, user_agent, request_id,
+           receipt_ref, detail, chain_hash
+      FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                  $9::text[], $10::bytea[], $11::text[], $12::bytea[])
+           AS e(seq, event, outcome, actor, client_ip, user_agent, request_id, receipt_ref,
+                detail, chain_hash)
+)
+UPDATE audit_heads SET seq = $13, chain_hash = $14 WHERE part = $1
+"""
+
+_COLUMNS = """id, part, seq, at, event, outcome, actor, client_ip, user_agent, request_id,
+              receipt_ref, detail, chain_hash"""
+HEADS = "SELECT part, seq, chain_hash, pruned_seq, pruned_hash FROM audit_heads ORDER BY part"
+CHAIN = f"SELECT {_COLUMNS} FROM audit_events WHERE part = $1 ORDER BY seq"  # noqa: S608
+RANGE = f"""
+SELECT {_COLUMNS} FROM audit_events
+ WHERE at >= $1 AND at < $2 AND id > $3 ORDER BY id LIMIT $4
+"""  # noqa: S608  # constant column list
+
+
+async def lock_head(tx: Db, part: int) -> Head:
+    row = await tx.fetchrow(LOCK_HEAD, part)
+    assert row is not None  # noqa: S101  # the migration creates every partition's head
+    return Head(**row)
+
+
+async def append(tx: Db, part: int, at: datetime, rows: Sequence[Row]) -> None:
+    """Insert the rows and move the head to the last one, in one statement."""
+
+    def column(name: str) -> list[object]:
+        return [getattr(row, name) for row in rows]
+
+    await tx.execute(
+        APPEND,
+        part,
+        at,
+        *(
+            column(name)
+            for name in (
+                "seq",
+                "event",
+                "outcome",
+                "actor",
+                "client_ip",
+                "user_agent",
+                "request_id",
+                "receipt_ref",
+                "detail",
+                "chain_hash",
+            )
+        ),
+        rows[-1].seq,
+        rows[-1].chain_hash,
+    )
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    part: int
+    seq: int
+    chain_hash: bytes
+    pruned_seq: int
+    pruned_hash: bytes | None
+
+
+async def heads(db: Db) -> list[ChainHead]:
+    return [ChainHead(**row) for row in await db.fetch(HEADS)]
+
+
+async def chain(db: Db, part: int) -> AsyncIterator[Row]:
+    """One partition's rows in chain order, streamed with a cursor (needs a transaction)."""
+    async for row in db.cursor(CHAIN, part, prefetch=1000):
+        yield Row(**row)
+
+
+async def events_between(
+    db: Db, since: datetime, until: datetime, after_id: int, limit: int
+) -> list[Row]:
+    return [Row(**row) for row in await db.fetch(RANGE, since, until, after_id, limit)]
