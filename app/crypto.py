@@ -29,6 +29,7 @@ _LOOKUP_PERSON = b"ots.lookup.v1"
 _CLIENT_PERSON = b"ots.client.v1"
 _TOKEN_PERSON = b"ots.token.v1"
 _OWNER_PERSON = b"ots.owner.v1"
+_AUDIT_PERSON = b"ots.audit.v1"
 
 
 class DecryptionError(Exception):
@@ -135,6 +136,11 @@ def new_token() -> str:
 
 def token_digest(ring: KeyRing, token: str) -> bytes:
     return _blake(ring.index_key, token.encode(), _TOKEN_PERSON)
+
+
+def audit_key(ring: KeyRing) -> bytes:
+    """The key of the audit trail's hash chains (never rotated, like the index key)."""
+    return _blake(ring.index_key, b"", _AUDIT_PERSON)
 
 
 def seal_for_owner(master: bytes, plaintext: bytes) -> bytes:

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 SYSTEM = Caller(client="", custid="system")  # the sweeper, as an audit actor
 
 
-async def sweep(store: Store, batch: int) -> Purged:
+async def sweep(store: Store, audit_key: bytes, batch: int) -> Purged:
     """Purge in batches until a batch comes back short, so a backlog drains in one pass."""
     total = Purged(0, 0, 0)
     while True:
@@ -28,6 +28,7 @@ async def sweep(store: Store, batch: int) -> Purged:
             purged = await purge_expired(tx, batch)
             await audit.record(
                 tx,
+                audit_key,
                 [
                     caused_by(SYSTEM, "secret.expired", receipt_ref=ref)
                     for ref in purged.expired_receipt_ids
@@ -42,10 +43,10 @@ async def sweep(store: Store, batch: int) -> Purged:
             return total
 
 
-async def run_expiry(store: Store, interval: float, batch: int) -> None:
+async def run_expiry(store: Store, audit_key: bytes, interval: float, batch: int) -> None:
     while True:
         try:
-            purged = await sweep(store, batch)
+            purged = await sweep(store, audit_key, batch)
             if purged.secrets or purged.receipts_deleted:
                 log.info(
                     "expired %d secrets, deleted %d receipts",
@@ -64,7 +65,12 @@ async def run_expiry(store: Store, interval: float, batch: int) -> None:
 async def expiry_task(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     task = asyncio.create_task(
-        run_expiry(app[SERVICES].store, settings.expiry_interval, settings.expiry_batch)
+        run_expiry(
+            app[SERVICES].store,
+            app[SERVICES].audit_key,
+            settings.expiry_interval,
+            settings.expiry_batch,
+        )
     )
     app[EXPIRY_TASK] = task
     yield

@@ -57,7 +57,7 @@ async def test_sweep_reclaims_in_batches_and_marks_receipts(
     alive = await conceal(client, "young")
     keys = [p.receipt_key for p in expired]
     await db.execute(EXPIRE_OLDER)
-    purged = await sweep(client.app[SERVICES].store, batch=5)
+    purged = await sweep(client.app[SERVICES].store, client.app[SERVICES].audit_key, batch=5)
     assert purged.secrets == 12
     assert purged.receipts_expired == 12
     assert await db.fetchval("SELECT count(*) FROM secrets") == 1
@@ -80,7 +80,7 @@ async def test_sweep_deletes_receipts_past_their_life(
         await conceal(client, f"old {n}")
     await db.execute(EXPIRE_SECRETS)
     await db.execute(EXPIRE_RECEIPTS)
-    purged = await sweep(client.app[SERVICES].store, batch=2)
+    purged = await sweep(client.app[SERVICES].store, client.app[SERVICES].audit_key, batch=2)
     assert purged.receipts_deleted == 3
     assert await db.fetchval("SELECT count(*) FROM receipts") == 0
 
@@ -91,7 +91,9 @@ async def test_sweep_skips_rows_someone_holds(client: Client, db: asyncpg.Connec
     await db.execute(EXPIRE_SECRETS)
     async with db.transaction():
         held = await db.fetchval("SELECT id FROM secrets ORDER BY created_at LIMIT 1 FOR UPDATE")
-        purged = await asyncio.wait_for(sweep(client.app[SERVICES].store, batch=10), 5)
+        purged = await asyncio.wait_for(
+            sweep(client.app[SERVICES].store, client.app[SERVICES].audit_key, batch=10), 5
+        )
         assert purged.secrets == 1
     assert await db.fetchval("SELECT id FROM secrets") == held
 
@@ -113,7 +115,9 @@ async def test_concurrent_sweepers_never_double_count(
         """
     )
     store = client.app[SERVICES].store
-    results = await asyncio.gather(*(sweep(store, batch=100) for _ in range(4)))
+    results = await asyncio.gather(
+        *(sweep(store, client.app[SERVICES].audit_key, batch=100) for _ in range(4))
+    )
     assert sum(r.secrets for r in results) == 2000
     assert sum(r.receipts_expired for r in results) == 2000
     assert await db.fetchval("SELECT count(*) FROM secrets") == 0

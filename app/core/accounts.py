@@ -38,7 +38,7 @@ async def refuse(svc: Services, caller: Caller, claimed: str) -> NoReturn:
     """Record the failed attempt (with the claimed name, never the token), then refuse."""
     event = caused_by(caller, "auth.failed", "denied", detail=claimed[:254] or None)
     async with svc.store.transaction() as tx:
-        await audit.record(tx, [event])
+        await audit.record(tx, svc.audit_key, [event])
     raise NotAuthorized
 
 
@@ -57,7 +57,7 @@ async def add_customer(
     async with svc.store.transaction() as tx:
         if not await store.insert_customer(tx, custid, plan, digest, admin):
             raise InvalidRequest(f"{custid} already exists")
-        await audit.record(tx, [caused_by(by, "token.created", detail=custid)])
+        await audit.record(tx, svc.audit_key, [caused_by(by, "token.created", detail=custid)])
     return token
 
 
@@ -68,7 +68,7 @@ async def rotate_token(svc: Services, email: str, *, by: Caller = OPERATOR) -> s
     async with svc.store.transaction() as tx:
         if not await store.set_token(tx, custid, crypto.token_digest(svc.keys, token)):
             raise InvalidRequest(f"no such customer: {custid}")
-        await audit.record(tx, [caused_by(by, "token.rotated", detail=custid)])
+        await audit.record(tx, svc.audit_key, [caused_by(by, "token.rotated", detail=custid)])
     return token
 
 
@@ -77,7 +77,7 @@ async def disable_customer(svc: Services, email: str, *, by: Caller = OPERATOR) 
     async with svc.store.transaction() as tx:
         if not await store.disable_customer(tx, custid):
             raise InvalidRequest(f"no such customer: {custid}")
-        await audit.record(tx, [caused_by(by, "token.disabled", detail=custid)])
+        await audit.record(tx, svc.audit_key, [caused_by(by, "token.disabled", detail=custid)])
 
 
 async def list_customers(svc: Services) -> list[Customer]:

@@ -15,6 +15,7 @@ rarely wait on each other.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 from collections.abc import Sequence
@@ -69,8 +70,10 @@ def genesis(part: int) -> bytes:
     return hashlib.sha256(f"ots.audit.v1/{part}".encode()).digest()
 
 
-def chain_hash(previous: bytes, row: store.Row) -> bytes:
-    return hashlib.sha256(previous + canonical(row)).digest()
+def chain_hash(key: bytes, previous: bytes, row: store.Row) -> bytes:
+    """Keyed (HMAC-SHA256), so someone with write access to the database alone cannot
+    rewrite a row and recompute the chain after it."""
+    return hmac.new(key, previous + canonical(row), hashlib.sha256).digest()
 
 
 def canonical(row: store.Row) -> bytes:
@@ -91,8 +94,9 @@ def canonical(row: store.Row) -> bytes:
     return json.dumps(fields, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-async def record(tx: Db, events: Sequence[Event]) -> None:
-    """Append events inside the caller's transaction: they commit or roll back with it."""
+async def record(tx: Db, key: bytes, events: Sequence[Event]) -> None:
+    """Append events inside the caller's transaction: they commit or roll back with it.
+    `key` is the chain key (crypto.audit_key)."""
     if not events:
         return
     part = secrets.randbelow(PARTITIONS)
@@ -100,6 +104,6 @@ async def record(tx: Db, events: Sequence[Event]) -> None:
     rows, previous = [], head.chain_hash
     for seq, event in enumerate(events, start=head.seq + 1):
         row = store.Row(id=0, part=part, seq=seq, at=head.at, chain_hash=b"", **vars(event))
-        previous = chain_hash(previous, row)
+        previous = chain_hash(key, previous, row)
         rows.append(store.Row(**{**vars(row), "chain_hash": previous}))
     await store.append(tx, part, head.at, rows)

@@ -36,6 +36,7 @@ class Services:
     plans: tuple[Plan, ...]
     rate_limits: RateLimits
     share_domains: tuple[str, ...]
+    audit_key: bytes
 
     def plan(self, name: str) -> Plan:
         return next(plan for plan in self.plans if plan.name == name)
@@ -53,6 +54,7 @@ class Services:
             plans=settings.plans,
             rate_limits=settings.rate_limits,
             share_domains=settings.share_domains,
+            audit_key=crypto.audit_key(settings.keys),
         )
 
 

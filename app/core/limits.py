@@ -20,6 +20,8 @@ async def throttle(svc: Services, caller: Caller, event: str) -> None:
         limited = hit.hits > svc.rate_limits.limit(event)
         if limited and hit.hits == svc.rate_limits.limit(event) + 1:
             # Once per client, event and window: a flood must not flood the trail too.
-            await audit.record(tx, [caused_by(caller, "rate.limited", "denied", detail=event)])
+            await audit.record(
+                tx, svc.audit_key, [caused_by(caller, "rate.limited", "denied", detail=event)]
+            )
     if limited:
         raise RateLimited(hit.retry_after)

@@ -41,7 +41,9 @@ async def show_receipt(
     await throttle(svc, caller, "show_metadata")
     async with svc.store.transaction() as tx:
         view = await _view(tx, svc, key)
-        await audit.record(tx, [caused_by(caller, "receipt.viewed", receipt_ref=view.receipt.id)])
+        await audit.record(
+            tx, svc.audit_key, [caused_by(caller, "receipt.viewed", receipt_ref=view.receipt.id)]
+        )
         live = await _claim_value(tx, svc, view) if claim_value else None
     if live is None or view.share_key is None:
         return view
@@ -81,7 +83,9 @@ async def burn(
             burned = await store.consume_secret(tx, live.id, "burned")
             if burned:
                 await audit.record(
-                    tx, [caused_by(caller, "secret.burned", receipt_ref=live.receipt_id)]
+                    tx,
+                    svc.audit_key,
+                    [caused_by(caller, "secret.burned", receipt_ref=live.receipt_id)],
                 )
     async with svc.store.connection() as db:
         return BurnOutcome(await _view(db, svc, key), burned=burned)

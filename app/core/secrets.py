@@ -132,7 +132,9 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
     async with svc.store.transaction() as tx:
         created = await store.insert_pair(tx, new)
         await audit.record(
-            tx, [caused_by(caller, "secret.created", receipt_ref=new.receipt_id, detail=draft.kind)]
+            tx,
+            svc.audit_key,
+            [caused_by(caller, "secret.created", receipt_ref=new.receipt_id, detail=draft.kind)],
         )
     return Created(
         kind=draft.kind,
@@ -153,7 +155,9 @@ async def show_secret(svc: Services, caller: Caller, key: str) -> LiveSecret:
     await throttle(svc, caller, "show_secret")
     async with svc.store.transaction() as tx:
         live = await _peek(tx, svc, key)
-        await audit.record(tx, [caused_by(caller, "secret.viewed", receipt_ref=live.receipt_id)])
+        await audit.record(
+            tx, svc.audit_key, [caused_by(caller, "secret.viewed", receipt_ref=live.receipt_id)]
+        )
     return live
 
 
@@ -175,7 +179,9 @@ async def reveal(
     async with svc.store.transaction() as tx:
         if not await store.consume_secret(tx, live.id, "received"):
             raise UnknownSecret(key)
-        await audit.record(tx, [caused_by(caller, "secret.revealed", receipt_ref=live.receipt_id)])
+        await audit.record(
+            tx, svc.audit_key, [caused_by(caller, "secret.revealed", receipt_ref=live.receipt_id)]
+        )
     return Revealed(live, key, plaintext.decode())
 
 

@@ -38,7 +38,7 @@ async def open_live(
         async with svc.store.transaction() as tx:
             await lockouts.settle_failure(tx, attempt_id)
             failed = caused_by(caller, "passphrase.failed", "failure", receipt_ref=live.receipt_id)
-            await audit.record(tx, [failed])
+            await audit.record(tx, svc.audit_key, [failed])
         raise WrongPassphrase(wrong) from None
     async with svc.store.connection() as db:
         await lockouts.forgive(db, live.id, client, attempt_id)
@@ -57,7 +57,7 @@ async def _reserve(
                     locked = caused_by(
                         caller, "passphrase.lockout", "denied", receipt_ref=live.receipt_id
                     )
-                    await audit.record(tx, [locked])
+                    await audit.record(tx, svc.audit_key, [locked])
         except lockouts.SecretGone:
             raise UnknownSecret(share_key) from None
         if slot.locked_for is not None:
