@@ -32,7 +32,19 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("dev", help="local development: dev key, embedded PostgreSQL, migrate, serve")
     sub.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
     keys = sub.add_parser("keys", help="key ring tools")
-    keys.add_argument("action", choices=["generate"], help="print a fresh key ring")
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    key_actions.add_parser("generate", help="print a fresh key ring")
+    retire = key_actions.add_parser("retire", help="record that a master key leaves the ring")
+    retire.add_argument("key_id", type=int)
+    trail = sub.add_parser("audit", help="the audit trail: verify, export, prune")
+    trail_actions = trail.add_subparsers(dest="action", required=True)
+    trail_actions.add_parser("verify", help="check every hash chain; exit 1 at the first break")
+    export = trail_actions.add_parser("export", help="stream events as JSON lines or CSV")
+    export.add_argument("--since", help="ISO 8601 or epoch seconds (default: the beginning)")
+    export.add_argument("--until", help="ISO 8601 or epoch seconds (default: now)")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    prune = trail_actions.add_parser("prune", help="delete events older than a date (audited)")
+    prune.add_argument("--before", required=True, help="ISO 8601 date or time")
     customers = sub.add_parser(
         "customers", help="accounts and API tokens (embedded database when DATABASE_URL is unset)"
     )
@@ -40,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     add = actions.add_parser("add", help="create an account; prints its API token once")
     add.add_argument("email")
     add.add_argument("--plan", choices=["basic", "identity"], default="basic")
+    add.add_argument("--admin", action="store_true", help="may read the audit trail over the API")
     actions.add_parser("list", help="list accounts")
     for name, text in (("disable", "disable an account"), ("rotate-token", "issue a new token")):
         actions.add_parser(name, help=text).add_argument("email")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from app import crypto, migrate
+from app import audit_commands, crypto, migrate
 from app.config import ConfigError, Settings
 from app.core import accounts
 from app.core.context import Services
@@ -29,10 +29,10 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
     if args.command == "migrate":
         migrate.upgrade(_database_url(env))
         return 0
-    if args.command == "keys":
+    if args.command == "keys" and args.action == "generate":
         print(crypto.generate_keyring_text(), end="")
         return 0
-    return asyncio.run(customers(args, local_env(env)))
+    return asyncio.run(with_services(args, local_env(env)))
 
 
 def serve(env: dict[str, str]) -> int:
@@ -80,11 +80,16 @@ def _database_url(env: dict[str, str]) -> str:
     return url
 
 
-async def customers(args: argparse.Namespace, env: dict[str, str]) -> int:
+async def with_services(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """Commands that work on the database: customers, audit, keys retire."""
     settings = Settings.from_env(env)
     pool = await create_pool(settings.database)
     try:
         svc = Services.build(settings, Store(pool, settings.database.acquire_timeout))
+        if args.command == "audit":
+            return await audit_commands.run(svc, args)
+        if args.command == "keys":
+            return await audit_commands.retire_key(svc, args.key_id)
         await _customer_action(svc, args)
     finally:
         await close_pool(pool)
@@ -93,8 +98,9 @@ async def customers(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 async def _customer_action(svc: Services, args: argparse.Namespace) -> None:
     if args.action == "add":
-        token = await accounts.add_customer(svc, args.email, args.plan)
-        print(f"created {args.email.strip().lower()} (plan {args.plan})")
+        token = await accounts.add_customer(svc, args.email, args.plan, admin=args.admin)
+        role = ", admin" if args.admin else ""
+        print(f"created {args.email.strip().lower()} (plan {args.plan}{role})")
         print(f"token: {token}")
     elif args.action == "rotate-token":
         token = await accounts.rotate_token(svc, args.email)

@@ -10,7 +10,7 @@ from aiohttp import web
 from app.api.errors import error_middleware
 from app.api.headers import add_security_headers
 from app.api.requests import request_id_middleware
-from app.api.v2 import meta, receipts, secrets
+from app.api.v2 import audit, meta, receipts, secrets
 from app.config import Settings
 from app.core.context import Services
 from app.expiry import expiry_task
@@ -29,7 +29,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> web.Application:
     app.cleanup_ctx.append(database)
     if sweeper:
         app.cleanup_ctx.append(expiry_task)
-    for module in (secrets, receipts, meta):
+    for module in (secrets, receipts, meta, audit):
         module.setup(app)
     return app
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from app.core.errors import (
     DomainError,
+    Forbidden,
     InvalidRequest,
     LockedOut,
     NotAuthorized,
@@ -29,6 +30,7 @@ RETRY_AFTER_UNAVAILABLE = 5
 _HTTP_TYPES = {
     400: "BadRequest",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "NotFound",
     405: "MethodNotAllowed",
     413: "PayloadTooLarge",
@@ -68,6 +70,7 @@ _DOMAIN_STATUS: tuple[tuple[type[DomainError], HTTPStatus], ...] = (
     (LockedOut, HTTPStatus.TOO_MANY_REQUESTS),
     (RateLimited, HTTPStatus.TOO_MANY_REQUESTS),
     (NotAuthorized, HTTPStatus.UNAUTHORIZED),
+    (Forbidden, HTTPStatus.FORBIDDEN),
     (InvalidRequest, HTTPStatus.UNPROCESSABLE_ENTITY),
     (WrongPassphrase, HTTPStatus.UNPROCESSABLE_ENTITY),
 )

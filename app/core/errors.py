@@ -63,5 +63,12 @@ class NotAuthorized(DomainError):
         super().__init__("Not authorized")
 
 
+class Forbidden(DomainError):
+    """Valid credentials, but this account may not do that."""
+
+    def __init__(self) -> None:
+        super().__init__("Forbidden")
+
+
 class SecretUndecryptable(Exception):
     """A stored secret cannot be opened with the configured key ring (operator problem)."""

@@ -120,3 +120,32 @@ async def events_between(
     db: Db, since: datetime, until: datetime, after_id: int, limit: int
 ) -> list[Row]:
     return [Row(**row) for row in await db.fetch(RANGE, since, until, after_id, limit)]
+
+
+# Rows are removed as a prefix of each chain (by seq), so what remains still chains from
+# the hash of the last removed row. A long transaction can commit a row with an older
+# `at` after newer ones; cutting at the first row at or after `before` keeps it.
+PRUNE_CUT = """
+SELECT h.part,
+       COALESCE((SELECT min(e.seq) FROM audit_events e WHERE e.part = h.part AND e.at >= $1),
+                h.seq + 1) - 1 AS cut,
+       h.pruned_seq
+  FROM audit_heads h ORDER BY h.part FOR UPDATE
+"""
+CUT_HASH = "SELECT chain_hash FROM audit_events WHERE part = $1 AND seq = $2"
+PRUNE = "DELETE FROM audit_events WHERE part = $1 AND seq <= $2"
+MOVE_START = "UPDATE audit_heads SET pruned_seq = $2, pruned_hash = $3 WHERE part = $1"
+
+
+async def prune(tx: Db, before: datetime) -> int:
+    """Runs in a transaction; the append-only trigger lets DELETE through only here."""
+    await tx.execute("SET LOCAL ots.audit_prune = 'on'")
+    removed = 0
+    for head in await tx.fetch(PRUNE_CUT, before):
+        if head["cut"] <= head["pruned_seq"]:
+            continue
+        cut_hash = await tx.fetchval(CUT_HASH, head["part"], head["cut"])
+        status = await tx.execute(PRUNE, head["part"], head["cut"])
+        await tx.execute(MOVE_START, head["part"], head["cut"], cut_hash)
+        removed += int(status.split()[-1])
+    return removed

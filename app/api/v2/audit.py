@@ -1,0 +1,59 @@
+"""/api/v2/audit: the audit trail for admin accounts, a page at a time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from app.api.auth import caller_of
+from app.api.parsing import as_int
+from app.api.v2 import routes
+from app.core import trail
+from app.keys import SERVICES
+from app.store.audit import Row
+
+DEFAULT_LIMIT = 100
+_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+async def events(request: web.Request) -> web.Response:
+    """`since`/`until` (ISO 8601 or epoch), `after` (the last id seen), `limit` (<= 1000)."""
+    caller = await caller_of(request)
+    query = request.query
+    since = trail.moment(query.get("since", "0"), "since")
+    until = trail.moment(query["until"], "until") if "until" in query else _FAR_FUTURE
+    after = max(as_int(query.get("after")) or 0, 0)
+    limit = min(max(as_int(query.get("limit")) or DEFAULT_LIMIT, 1), trail.PAGE_LIMIT)
+    rows = await trail.page(request.app[SERVICES], caller, since, until, after, limit)
+    return web.json_response(
+        {
+            "success": True,
+            "count": len(rows),
+            "records": [event_record(row) for row in rows],
+            "next_after": rows[-1].id if len(rows) == limit else None,
+        }
+    )
+
+
+def event_record(row: Row) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "at": row.at.isoformat(),
+        "event": row.event,
+        "outcome": row.outcome,
+        "actor": row.actor,
+        "client_ip": row.client_ip,
+        "user_agent": row.user_agent,
+        "request_id": row.request_id,
+        "receipt_ref": row.receipt_ref.hex() if row.receipt_ref else None,
+        "detail": row.detail,
+        "part": row.part,
+        "seq": row.seq,
+        "chain_hash": row.chain_hash.hex(),
+    }
+
+
+def setup(app: web.Application) -> None:
+    routes.add(app, "GET", "/audit", events)
