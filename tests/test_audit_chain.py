@@ -1,0 +1,223 @@
+"""Tamper evidence: the chains verify under concurrency and break where a row was touched;
+export, prune and the admin API. Each test gets its own database, since it tampers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import csv
+import io
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+from pytest_aiohttp import AiohttpClient
+
+from app import migrate
+from app.config import DatabaseConfig, Settings
+from app.core.accounts import add_customer
+from app.keys import SERVICES
+from app.server import create_app
+from tests.conftest import _admin, _with_database, make_settings
+from tests.factories import TEST_KEYS, V2, Client, conceal, reveal
+
+
+@pytest.fixture
+def fresh_url(server_url: str) -> Iterator[str]:
+    name = f"audit_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    url = _with_database(server_url, name)
+    migrate.upgrade(url)
+    yield url
+    asyncio.run(_admin(server_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def fresh_db(fresh_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(fresh_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def fresh(
+    fresh_db: asyncpg.Connection,
+    fresh_url: str,
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+) -> Client:
+    changed = make_settings(settings, database=DatabaseConfig(url=fresh_url, pool_max=20))
+    return await aiohttp_client(create_app(changed))
+
+
+def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603  # our own interpreter and module
+        [sys.executable, "-m", "app", "audit", *args],
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": url, "OTS_KEYS": TEST_KEYS},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def _tamper(db: asyncpg.Connection, statement: str) -> int:
+    """As a superuser would: switch the trigger off, change a row, switch it back."""
+    row_id: int = await db.fetchval(  # a row in the middle of its chain
+        "SELECT id FROM audit_events e WHERE EXISTS (SELECT 1 FROM audit_events f "
+        "WHERE f.part = e.part AND f.seq > e.seq) ORDER BY id LIMIT 1"
+    )
+    await db.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_change")
+    await db.execute(statement, row_id)
+    await db.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_change")
+    return row_id
+
+
+async def test_concurrent_writers_leave_a_chain_that_verifies(
+    fresh: Client, fresh_db: asyncpg.Connection, fresh_url: str
+) -> None:
+    pairs = await asyncio.gather(*(conceal(fresh, f"v{n}") for n in range(100)))
+    await asyncio.gather(*(reveal(fresh, p.secret_key) for p in pairs))
+    assert await fresh_db.fetchval("SELECT count(*) FROM audit_events") == 200
+    result = _cli(fresh_url, "verify")
+    assert result.returncode == 0, result.stderr
+    assert "intact: 200 events" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("statement", "reason"),
+    [
+        ("UPDATE audit_events SET actor = 'someone else' WHERE id = $1", "row altered"),
+        ("DELETE FROM audit_events WHERE id = $1", "row missing"),
+    ],
+)
+async def test_tampering_breaks_the_chain_at_the_row(
+    fresh: Client, fresh_db: asyncpg.Connection, fresh_url: str, statement: str, reason: str
+) -> None:
+    for n in range(20):
+        await conceal(fresh, f"v{n}")
+    assert _cli(fresh_url, "verify").returncode == 0
+    row_id = await _tamper(fresh_db, statement)
+    result = _cli(fresh_url, "verify")
+    assert result.returncode == 1
+    assert reason in result.stderr
+    if reason == "row altered":
+        assert f"row id {row_id}" in result.stderr
+
+
+async def test_cutting_the_tail_is_detected(
+    fresh: Client, fresh_db: asyncpg.Connection, fresh_url: str
+) -> None:
+    await conceal(fresh, "v")
+    await fresh_db.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_change")
+    await fresh_db.execute("DELETE FROM audit_events")
+    result = _cli(fresh_url, "verify")
+    assert result.returncode == 1
+    assert "rows missing at the end" in result.stderr
+
+
+async def test_no_secret_material_in_the_trail(fresh: Client, fresh_db: asyncpg.Connection) -> None:
+    token = await add_customer(fresh.app[SERVICES], "marker@example.com", "basic")
+    auth = {
+        "Authorization": "Basic "
+        + base64.b64encode(f"marker@example.com:{token}".encode()).decode()
+    }
+    value, passphrase = "MARKER-VALUE-55aa", "MARKER-PASS-66bb"
+    response = await fresh.post(
+        f"{V2}/secret/conceal",
+        json={"secret": {"secret": value, "passphrase": passphrase}},
+        headers=auth,
+    )
+    record = (await response.json())["record"]
+    await reveal(fresh, record["secret"]["key"], passphrase="MARKER-WRONG-77cc")
+    await reveal(fresh, record["secret"]["key"], passphrase=passphrase)
+    rows = await fresh_db.fetch("SELECT audit_events::text AS row FROM audit_events")
+    dump = "\n".join(r["row"] for r in rows)
+    assert len(rows) >= 4
+    for marker in (
+        value,
+        passphrase,
+        "MARKER-WRONG-77cc",
+        token,
+        record["secret"]["key"],
+        record["metadata"]["key"],
+    ):
+        assert marker not in dump
+
+
+async def test_prune_keeps_the_rest_verifiable(
+    fresh: Client, fresh_db: asyncpg.Connection, fresh_url: str
+) -> None:
+    for n in range(6):
+        await conceal(fresh, f"old {n}")
+    cut = await fresh_db.fetchval("SELECT clock_timestamp()")
+    for n in range(3):
+        await conceal(fresh, f"new {n}")
+    result = _cli(fresh_url, "prune", "--before", cut.isoformat())
+    assert result.returncode == 0, result.stderr
+    assert "pruned 6 events" in result.stdout
+    events = [
+        r["event"] for r in await fresh_db.fetch("SELECT event FROM audit_events ORDER BY id")
+    ]
+    assert events == ["secret.created"] * 3 + ["audit.pruned"]
+    await conceal(fresh, "after the prune")
+    verify = _cli(fresh_url, "verify")
+    assert verify.returncode == 0, verify.stderr
+    assert "intact: 5 events" in verify.stdout
+
+
+async def test_export_streams_jsonl_and_csv(fresh: Client, fresh_url: str) -> None:
+    for n in range(3):
+        await conceal(fresh, f"v{n}")
+    jsonl = _cli(fresh_url, "export", "--since", "2000-01-01", "--format", "jsonl")
+    assert jsonl.returncode == 0, jsonl.stderr
+    lines = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    assert [line["event"] for line in lines] == ["secret.created"] * 3
+    assert all(len(bytes.fromhex(line["receipt_ref"])) == 32 for line in lines)
+    table = _cli(fresh_url, "export", "--format", "csv", "--until", "2000-01-01")
+    rows = list(csv.DictReader(io.StringIO(table.stdout)))
+    assert table.returncode == 0
+    assert rows == []  # nothing before 2000
+    table = _cli(fresh_url, "export", "--format", "csv")
+    assert [row["event"] for row in csv.DictReader(io.StringIO(table.stdout))] == [
+        "secret.created"
+    ] * 3
+
+
+async def test_admin_api_pages_through_events(fresh: Client) -> None:
+    svc = fresh.app[SERVICES]
+    admin = await add_customer(svc, "auditor@example.com", "basic", admin=True)
+    plain = await add_customer(svc, "user@example.com", "basic")
+    for n in range(5):
+        await conceal(fresh, f"v{n}")
+    response = await fresh.get(f"{V2}/audit")
+    assert response.status == 401
+    response = await fresh.get(f"{V2}/audit", headers=_auth("user@example.com", plain))
+    assert response.status == 403
+    seen: list[int] = []
+    after = 0
+    while True:
+        response = await fresh.get(
+            f"{V2}/audit?since=2000-01-01&limit=2&after={after}",
+            headers=_auth("auditor@example.com", admin),
+        )
+        body = await response.json()
+        assert response.status == 200, body
+        seen += [r["id"] for r in body["records"]]
+        if body["next_after"] is None:
+            break
+        after = body["next_after"]
+    assert len(seen) == len(set(seen)) >= 7  # 2 token.created + 5 secret.created (+ reads)
+    assert seen == sorted(seen)
+    bad = await fresh.get(
+        f"{V2}/audit?since=yesterday", headers=_auth("auditor@example.com", admin)
+    )
+    assert bad.status == 422
+
+
+def _auth(user: str, token: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()}
