@@ -221,3 +221,34 @@ async def test_admin_api_pages_through_events(fresh: Client) -> None:
 
 def _auth(user: str, token: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()}
+
+
+async def test_migration_grants_the_app_role_insert_and_select_only(server_url: str) -> None:
+    admin = await asyncpg.connect(server_url)
+    name = f"grants_{uuid.uuid4().hex[:12]}"
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_roles WHERE rolname = 'ots_app'"):
+            await admin.execute("CREATE ROLE ots_app NOLOGIN")
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = _with_database(server_url, name)
+        await asyncio.to_thread(migrate.upgrade, url)
+        conn = await asyncpg.connect(url)
+        try:
+            granted = {
+                privilege: await conn.fetchval(
+                    "SELECT has_table_privilege('ots_app', 'audit_events', $1)", privilege
+                )
+                for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
+            }
+        finally:
+            await conn.close()
+        assert granted == {
+            "SELECT": True,
+            "INSERT": True,
+            "UPDATE": False,
+            "DELETE": False,
+            "TRUNCATE": False,
+        }
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
