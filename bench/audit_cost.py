@@ -13,20 +13,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from app import crypto, embedded, migrate  # noqa: E402
-from app.config import DEFAULT_RATE_LIMITS, DatabaseConfig, RateLimits, Settings  # noqa: E402
-from app.core import audit, receipts, secrets  # noqa: E402
-from app.core.context import Caller, Services  # noqa: E402
-from app.store.db import Store, close_pool, create_pool  # noqa: E402
+from app import crypto, embedded, migrate
+from app.config import DEFAULT_RATE_LIMITS, DatabaseConfig, RateLimits, Settings
+from app.core import audit, receipts, secrets
+from app.core.context import Caller, Services
+from app.store.db import Store, close_pool, create_pool
 
 CALLER = Caller(client="127.0.0.1", user_agent="bench", request_id="bench")
 
