@@ -10,8 +10,10 @@ import pytest
 from pytest_aiohttp import AiohttpClient
 
 from app import crypto
+from app.audit_commands import retire_key
 from app.config import DEFAULT_RATE_LIMITS, RateLimits, Settings
 from app.core.accounts import add_customer, disable_customer, rotate_token
+from app.core.errors import InvalidRequest
 from app.expiry import sweep
 from app.keys import SERVICES
 from app.server import create_app
@@ -167,3 +169,35 @@ async def test_the_database_refuses_changes(
     await conceal(client, "x")
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
         await db.execute(statement)
+
+
+async def test_key_retirement_is_refused_while_needed_then_recorded(
+    client: Client, db: asyncpg.Connection
+) -> None:
+    svc = client.app[SERVICES]
+    await conceal(client, "sealed under key 1")
+    with pytest.raises(InvalidRequest, match="still seals 2 live rows"):
+        await retire_key(svc, 1)  # the secret and its receipt's sealed share key
+    await db.execute("UPDATE secrets SET expires_at = now() - interval '1 second'")
+    await db.execute("UPDATE receipts SET expires_at = now() - interval '1 second'")
+    assert await retire_key(svc, 1) == 0
+    row = await db.fetchrow(
+        "SELECT actor, detail FROM audit_events WHERE event = 'key.retired' ORDER BY id DESC"
+    )
+    assert row is not None
+    assert (row["actor"], row["detail"]) == ("operator", "1")
+
+
+async def test_reading_the_trail_is_itself_recorded(client: Client, db: asyncpg.Connection) -> None:
+    svc = client.app[SERVICES]
+    token = await add_customer(svc, "reader@example.com", "basic", admin=True)
+    for n in range(3):
+        await conceal(client, f"v{n}")
+    basic = base64.b64encode(f"reader@example.com:{token}".encode()).decode()
+    response = await client.get(f"{V2}/audit?limit=3", headers={"Authorization": f"Basic {basic}"})
+    assert response.status == 200
+    row = await db.fetchrow(
+        "SELECT actor, detail FROM audit_events WHERE event = 'audit.read' ORDER BY id DESC"
+    )
+    assert row is not None
+    assert (row["actor"], row["detail"]) == ("reader@example.com", "3")
