@@ -8,29 +8,13 @@ import json
 import sys
 from datetime import UTC, datetime
 
-from app.api.v2.audit import event_record
+from app.api.v2.audit import EVENT_FIELDS, event_record
 from app.core import audit, trail
 from app.core.accounts import OPERATOR
 from app.core.audit import caused_by
 from app.core.context import Services
 from app.core.errors import InvalidRequest
 from app.store import keys as key_store
-
-FIELDS = (
-    "id",
-    "at",
-    "event",
-    "outcome",
-    "actor",
-    "client_ip",
-    "user_agent",
-    "request_id",
-    "receipt_ref",
-    "detail",
-    "part",
-    "seq",
-    "chain_hash",
-)
 
 
 async def run(svc: Services, args: argparse.Namespace) -> int:
@@ -57,7 +41,7 @@ async def export(svc: Services, args: argparse.Namespace) -> None:
     """Streams to stdout, a page at a time, for SIEM import."""
     since = trail.moment(args.since, "--since") if args.since else datetime(1970, 1, 1, tzinfo=UTC)
     until = trail.moment(args.until, "--until") if args.until else datetime.now(UTC)
-    writer = csv.DictWriter(sys.stdout, FIELDS) if args.format == "csv" else None
+    writer = csv.DictWriter(sys.stdout, EVENT_FIELDS) if args.format == "csv" else None
     if writer:
         writer.writeheader()
     async for row in trail.export(svc, since, until):

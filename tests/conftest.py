@@ -7,6 +7,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,15 +35,26 @@ def server_url() -> Iterator[str]:
         yield server.get_uri("postgres")
 
 
+@contextmanager
+def throwaway_database(server_url: str, prefix: str, *, migrated: bool = True) -> Iterator[str]:
+    """A new database on the test server, built by the real migrations (never create_all)
+    unless `migrated` is off; dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    try:
+        url = _with_database(server_url, name)
+        if migrated:
+            migrate.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_admin(server_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
-    """A fresh database, built by the real migrations (never create_all)."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
-    url = _with_database(server_url, name)
-    migrate.upgrade(url)
-    yield url
-    asyncio.run(_admin(server_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+    """The session's database; tests empty its tables after themselves."""
+    with throwaway_database(server_url, "test") as url:
+        yield url
 
 
 @pytest.fixture

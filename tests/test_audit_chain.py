@@ -22,18 +22,14 @@ from app.config import DatabaseConfig, Settings
 from app.core.accounts import add_customer
 from app.keys import SERVICES
 from app.server import create_app
-from tests.conftest import _admin, _with_database, make_settings
+from tests.conftest import _with_database, make_settings, throwaway_database
 from tests.factories import TEST_KEYS, V2, Client, conceal, reveal
 
 
 @pytest.fixture
 def fresh_url(server_url: str) -> Iterator[str]:
-    name = f"audit_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
-    url = _with_database(server_url, name)
-    migrate.upgrade(url)
-    yield url
-    asyncio.run(_admin(server_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+    with throwaway_database(server_url, "audit") as url:
+        yield url
 
 
 @pytest.fixture

@@ -8,15 +8,15 @@ import signal
 import socket
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 
 import aiohttp
+import asyncpg
 import pytest
 from alembic.script import ScriptDirectory
 
 from app import migrate
-from tests.conftest import _admin, _with_database
+from tests.conftest import throwaway_database
 from tests.factories import TEST_KEYS
 
 BOUND = 20.0
@@ -115,23 +115,16 @@ def test_serve_refuses_a_placeholder_key(database_url: str) -> None:
 
 
 def test_migrate_command(server_url: str) -> None:
-    name = f"cli_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
-    url = _with_database(server_url, name)
-    try:
+    with throwaway_database(server_url, "cli", migrated=False) as url:
         result = _run("migrate", timeout=60, DATABASE_URL=url)
         assert result.returncode == 0, result.stderr
         version = asyncio.run(_scalar(url, "SELECT version_num FROM alembic_version"))
         head = ScriptDirectory.from_config(migrate.alembic_config(url)).get_current_head()
         assert head is not None
         assert version == head
-    finally:
-        asyncio.run(_admin(server_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 async def _scalar(url: str, query: str) -> object:
-    import asyncpg  # noqa: PLC0415
-
     conn = await asyncpg.connect(url)
     try:
         return await conn.fetchval(query)

@@ -37,7 +37,25 @@ async def events(request: web.Request) -> web.Response:
     )
 
 
+EVENT_FIELDS = (
+    "id",
+    "at",
+    "event",
+    "outcome",
+    "actor",
+    "client_ip",
+    "user_agent",
+    "request_id",
+    "receipt_ref",
+    "detail",
+    "part",
+    "seq",
+    "chain_hash",
+)
+
+
 def event_record(row: Row) -> dict[str, Any]:
+    """An event as the API and the export show it (keys in EVENT_FIELDS order)."""
     return {
         "id": row.id,
         "at": row.at.isoformat(),
