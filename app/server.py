@@ -10,6 +10,8 @@ from aiohttp import web
 from app.api.errors import error_middleware
 from app.api.headers import add_security_headers
 from app.api.requests import request_id_middleware
+from app.api.v1 import handlers as v1
+from app.api.v1.errors import v1_error_middleware
 from app.api.v2 import audit, meta, receipts, secrets
 from app.config import Settings
 from app.core.context import Services
@@ -19,9 +21,10 @@ from app.store.db import Store, close_pool, create_pool
 
 
 def create_app(settings: Settings, *, sweeper: bool = True) -> web.Application:
-    # request_id outermost, so error responses carry the id too.
+    # request_id outermost, so error responses carry the id too; v1's 404-for-everything
+    # inside the general error shape.
     app = web.Application(
-        middlewares=[request_id_middleware, error_middleware],
+        middlewares=[request_id_middleware, error_middleware, v1_error_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -29,7 +32,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> web.Application:
     app.cleanup_ctx.append(database)
     if sweeper:
         app.cleanup_ctx.append(expiry_task)
-    for module in (secrets, receipts, meta, audit):
+    for module in (secrets, receipts, meta, audit, v1):
         module.setup(app)
     return app
 

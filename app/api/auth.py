@@ -25,7 +25,7 @@ async def caller_of(request: web.Request) -> Caller:
     header = request.headers.get("Authorization")
     if header is None:
         return caller
-    svc = request.app[SERVICES]
+    svc = request.config_dict[SERVICES]
     credentials = _basic(header)
     if credentials is None:
         await refuse(svc, caller, "")

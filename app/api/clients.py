@@ -16,7 +16,7 @@ def client_address(request: web.Request) -> str:
     Only entries appended by trusted proxies are believed: anything further left was
     written by the client and could be forged.
     """
-    trusted = request.app[SETTINGS].trusted_proxies
+    trusted = request.config_dict[SETTINGS].trusted_proxies
     peer = request.remote or "unknown"
     if not _trusted(peer, trusted):
         return peer

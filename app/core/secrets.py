@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from app import crypto
@@ -35,6 +35,8 @@ class GenerateRequest:
     passphrase: str = ""
     recipients: tuple[str, ...] = ()
     share_domain: str | None = None
+    # v1 returns the generated value in the create response; then the receipt never does.
+    shown_at_creation: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class _Draft:
     ttl: int
     recipient: str | None
     share_domain: str | None
+    value_claimable: bool = False  # the receipt may show the value once, shortly after
 
 
 async def conceal(svc: Services, caller: Caller, req: ConcealRequest) -> Created:
@@ -86,7 +89,9 @@ async def generate(svc: Services, caller: Caller, req: GenerateRequest) -> Creat
     sets = req.character_sets or CharacterSets(symbols=svc.limits.generate_symbols)
     length = rules.check_length(svc.limits, req.length, sets)
     value = generate_password(length, sets)
-    return await _create(svc, caller, await _checked(svc, caller, "generate", value, req))
+    draft = await _checked(svc, caller, "generate", value, req)
+    later = not (req.passphrase or req.shown_at_creation)
+    return await _create(svc, caller, replace(draft, value_claimable=later))
 
 
 async def _checked(
@@ -125,7 +130,7 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
         custid=caller.custid,
         kind=draft.kind,
         ttl=draft.ttl,
-        value_claimable=draft.kind == "generate" and salt is None,
+        value_claimable=draft.value_claimable,
         share_domain=draft.share_domain,
         recipients=rules.obscure_email(draft.recipient) if draft.recipient else None,
     )

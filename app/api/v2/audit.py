@@ -26,7 +26,7 @@ async def events(request: web.Request) -> web.Response:
     until = trail.moment(query["until"], "until") if "until" in query else _FAR_FUTURE
     after = max(as_int(query.get("after")) or 0, 0)
     limit = min(max(as_int(query.get("limit")) or DEFAULT_LIMIT, 1), trail.PAGE_LIMIT)
-    rows = await trail.page(request.app[SERVICES], caller, since, until, after, limit)
+    rows = await trail.page(request.config_dict[SERVICES], caller, since, until, after, limit)
     return web.json_response(
         {
             "success": True,

@@ -20,7 +20,7 @@ async def version(request: web.Request) -> web.Response:
 
 
 async def supported_locales(request: web.Request) -> web.Response:
-    locales = list(request.app[SETTINGS].locales)
+    locales = list(request.config_dict[SETTINGS].locales)
     return web.json_response(
         {
             "success": True,
@@ -33,7 +33,7 @@ async def supported_locales(request: web.Request) -> web.Response:
 
 def _locale(request: web.Request) -> str:
     """The `locale` parameter if supported, else the default."""
-    locales = request.app[SETTINGS].locales
+    locales = request.config_dict[SETTINGS].locales
     asked = request.query.get("locale", "")
     return asked if asked in locales else locales[0]
 

@@ -18,7 +18,7 @@ async def show(request: web.Request) -> web.Response:
     and never to a HEAD request, whose body nobody reads."""
     caller = await caller_of(request)
     view = await core.show_receipt(
-        request.app[SERVICES],
+        request.config_dict[SERVICES],
         caller,
         request.match_info["key"],
         claim_value=request.method != "HEAD",
@@ -26,7 +26,7 @@ async def show(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "success": True,
-            "record": records.receipt_record(view, request.app[SETTINGS].base_url),
+            "record": records.receipt_record(view, request.config_dict[SETTINGS].base_url),
             "details": records.receipt_details(view),
         }
     )
@@ -37,7 +37,7 @@ async def burn(request: web.Request) -> web.Response:
     caller = await caller_of(request)
     params = await read_params(request)
     outcome = await core.burn(
-        request.app[SERVICES],
+        request.config_dict[SERVICES],
         caller,
         request.match_info["key"],
         as_text(params.get("passphrase"), "passphrase"),
@@ -50,7 +50,7 @@ async def burn(request: web.Request) -> web.Response:
             # Burned now or gone already (idempotent); False only when not confirmed.
             "success": outcome.view.share_key is None,
             "custid": caller.custid,
-            "record": records.receipt_record(outcome.view, request.app[SETTINGS].base_url),
+            "record": records.receipt_record(outcome.view, request.config_dict[SETTINGS].base_url),
             "details": details,
         }
     )
@@ -59,7 +59,7 @@ async def burn(request: web.Request) -> web.Response:
 async def recent(request: web.Request) -> web.Response:
     """An account's receipts of the last 30 days (needs credentials)."""
     caller = await caller_of(request)
-    views = await core.recent(request.app[SERVICES], caller)
+    views = await core.recent(request.config_dict[SERVICES], caller)
     listed = [records.listing_record(view) for view in views]
     received = [record for record in listed if record["is_destroyed"]]
     return web.json_response(

@@ -1,19 +1,13 @@
-"""Route registration shared by the v2 modules: every path also answers with a trailing slash."""
+"""v2 routes live under /api/v2."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from app.api import routes
+
 PREFIX = "/api/v2"
 
 
-def add(app: web.Application, method: str, path: str, handler: Handler) -> None:
-    """GET routes answer HEAD too; the slash variant keeps upstream's tolerance."""
-    for variant in (PREFIX + path, PREFIX + path + "/"):
-        if method == "GET":
-            app.router.add_get(variant, handler)
-        else:
-            app.router.add_route(method, variant, handler)
+def add(app: web.Application, method: str, path: str, handler: routes.Handler) -> None:
+    routes.add(app, method, PREFIX + path, handler)

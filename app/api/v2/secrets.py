@@ -23,7 +23,7 @@ async def conceal(request: web.Request) -> web.Response:
     caller = await caller_of(request)
     fields = _nested(await read_params(request, _body_limit(request, caller)))
     created = await core.conceal(
-        request.app[SERVICES],
+        request.config_dict[SERVICES],
         caller,
         core.ConcealRequest(
             secret=as_text(fields.get("secret"), "secret"),
@@ -40,7 +40,7 @@ async def generate(request: web.Request) -> web.Response:
     caller = await caller_of(request)
     fields = _nested(await read_params(request, _body_limit(request, caller)))
     created = await core.generate(
-        request.app[SERVICES],
+        request.config_dict[SERVICES],
         caller,
         core.GenerateRequest(
             length=as_int(fields.get("length")),
@@ -58,7 +58,7 @@ async def show(request: web.Request) -> web.Response:
     """Metadata only: a GET never reveals or changes anything (link scanners fetch links)."""
     caller = await caller_of(request)
     key = request.match_info["key"]
-    live = await core.show_secret(request.app[SERVICES], caller, key)
+    live = await core.show_secret(request.config_dict[SERVICES], caller, key)
     passphrase_ok = live.passphrase_salt is None
     return web.json_response(
         {
@@ -75,7 +75,7 @@ async def reveal(request: web.Request) -> web.Response:
     key = request.match_info["key"]
     confirmed = as_bool(params.get("continue"))
     revealed = await core.reveal(
-        request.app[SERVICES],
+        request.config_dict[SERVICES],
         caller,
         key,
         as_text(params.get("passphrase"), "passphrase"),
@@ -97,7 +97,7 @@ async def reveal(request: web.Request) -> web.Response:
 
 
 def _body_limit(request: web.Request, caller: Caller) -> int:
-    return body_limit(request.app[SERVICES].plan(caller.plan).max_secret_bytes)
+    return body_limit(request.config_dict[SERVICES].plan(caller.plan).max_secret_bytes)
 
 
 def _owns(caller: Caller, live: LiveSecret) -> bool:
