@@ -194,3 +194,16 @@ async def test_status(client: Client) -> None:
     response = await client.get(f"{V1}/status")
     assert (response.status, await response.json()) == (200, {"status": "nominal", "locale": "en"})
     assert (await client.head(f"{V1}/status")).status == 200
+
+
+async def test_generate_takes_bracketed_character_sets(client: Client) -> None:
+    form = {
+        "length": "16",
+        "character_sets[uppercase]": "false",
+        "character_sets[lowercase]": "false",
+        "character_sets[symbols]": "false",
+    }
+    status, created = await post(client, "/generate", data=form)
+    assert status == 200
+    assert len(created["value"]) == 16
+    assert created["value"].isdigit()

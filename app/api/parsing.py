@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from app.api.errors import ApiError
+from app.core.passwords import CharacterSets
 
 Params = dict[str, Any]
 SMALL_BODY = 64 * 1024  # reveal and burn bodies hold a flag and a passphrase
@@ -133,3 +134,16 @@ def as_list(value: Any) -> tuple[str, ...]:
         return ()
     items = value if isinstance(value, list) else [value]
     return tuple(item for item in items if isinstance(item, str) and item)
+
+
+_SET_NAMES = ("uppercase", "lowercase", "numbers", "symbols", "exclude_ambiguous")
+
+
+def as_character_sets(raw: Any) -> CharacterSets | None:
+    """A given object replaces the configured sets; keys left out default to on."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ApiError(422, "Incorrect payload format: character_sets must be an object")
+    chosen = {name: as_bool(raw[name]) for name in _SET_NAMES if name in raw}
+    return CharacterSets(**chosen)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.api.auth import caller_of
-from app.api.parsing import as_int, as_list, as_text, read_params
+from app.api.parsing import as_character_sets, as_int, as_list, as_text, read_params
 from app.api.v1 import records, routes
 from app.config import body_limit
 from app.core import receipts, secrets
@@ -49,6 +49,7 @@ async def generate(request: web.Request) -> web.Response:
         caller,
         secrets.GenerateRequest(
             length=as_int(params.get("length")),
+            character_sets=as_character_sets(params.get("character_sets")),
             ttl=as_int(params.get("ttl")),
             passphrase=as_text(params.get("passphrase"), "passphrase"),
             recipients=as_list(params.get("recipient")),

@@ -8,12 +8,19 @@ from aiohttp import web
 
 from app.api.auth import caller_of
 from app.api.errors import ApiError
-from app.api.parsing import Params, as_bool, as_int, as_list, as_text, read_params
+from app.api.parsing import (
+    Params,
+    as_bool,
+    as_character_sets,
+    as_int,
+    as_list,
+    as_text,
+    read_params,
+)
 from app.api.v2 import records, routes
 from app.config import body_limit
 from app.core import secrets as core
 from app.core.context import Caller
-from app.core.passwords import CharacterSets
 from app.core.rules import obscure_email
 from app.keys import SERVICES
 from app.store.secrets import LiveSecret
@@ -44,7 +51,7 @@ async def generate(request: web.Request) -> web.Response:
         caller,
         core.GenerateRequest(
             length=as_int(fields.get("length")),
-            character_sets=_character_sets(fields.get("character_sets")),
+            character_sets=as_character_sets(fields.get("character_sets")),
             ttl=as_int(fields.get("ttl")),
             passphrase=as_text(fields.get("passphrase"), "passphrase"),
             recipients=as_list(fields.get("recipient")),
@@ -129,19 +136,6 @@ def _nested(params: Params) -> dict[str, Any]:
     if not isinstance(fields, dict):
         raise ApiError(422, "Incorrect payload format")
     return fields
-
-
-def _character_sets(raw: Any) -> CharacterSets | None:
-    """A given object replaces the configured sets; keys left out default to on."""
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise ApiError(422, "Incorrect payload format: character_sets must be an object")
-    chosen = {name: as_bool(raw[name]) for name in _SET_NAMES if name in raw}
-    return CharacterSets(**chosen)
-
-
-_SET_NAMES = ("uppercase", "lowercase", "numbers", "symbols", "exclude_ambiguous")
 
 
 def setup(app: web.Application) -> None:
