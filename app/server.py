@@ -8,14 +8,14 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from app.api.errors import error_middleware
-from app.api.headers import add_security_headers
-from app.api.requests import request_id_middleware
 from app.api.v1 import handlers as v1
 from app.api.v1.errors import v1_error_middleware
 from app.api.v2 import audit, meta, receipts, secrets
 from app.config import Settings
 from app.core.context import Services
 from app.expiry import expiry_task
+from app.http.headers import add_security_headers
+from app.http.requests import request_id_middleware
 from app.keys import SERVICES, SETTINGS
 from app.store.db import Store, close_pool, create_pool
 

@@ -7,10 +7,10 @@ import binascii
 
 from aiohttp import web
 
-from app.api.clients import client_address
-from app.api.requests import request_id
 from app.core.accounts import authenticate, refuse
 from app.core.context import Caller
+from app.http.clients import client_address
+from app.http.requests import request_id
 from app.keys import SERVICES
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -20,11 +19,11 @@ from app.core.errors import (
     UnknownSecret,
     WrongPassphrase,
 )
+from app.http import Handler
 from app.store.db import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 RETRY_AFTER_UNAVAILABLE = 5
 
 _HTTP_TYPES = {

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from app.http import Handler
 
 
 def add(app: web.Application, method: str, path: str, handler: Handler) -> None:

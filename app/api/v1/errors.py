@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from app.api.errors import ApiError, Handler
+from app.api.errors import ApiError
 from app.core.errors import DomainError, UnknownSecret
+from app.http import Handler
 
 PREFIX = "/api/v1/"
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.api import routes
+from app.http import Handler
 
 PREFIX = "/api/v2"
 
 
-def add(app: web.Application, method: str, path: str, handler: routes.Handler) -> None:
+def add(app: web.Application, method: str, path: str, handler: Handler) -> None:
     routes.add(app, method, PREFIX + path, handler)

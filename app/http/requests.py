@@ -7,7 +7,7 @@ import uuid
 
 from aiohttp import web
 
-from app.api.errors import Handler
+from app.http import Handler
 
 REQUEST_ID = web.RequestKey("request_id", str)
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
