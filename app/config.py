@@ -116,7 +116,8 @@ class Settings:
     expiry_batch: int = 500
     generated_value_window: int = 60
     max_body_bytes: int = 256 * 1024
-    locales: tuple[str, ...] = ("en",)
+    # The page languages (app/web/locales); /api/v2/supported-locales reports the same.
+    locales: tuple[str, ...] = ("en", "de")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

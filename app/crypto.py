@@ -30,6 +30,7 @@ _CLIENT_PERSON = b"ots.client.v1"
 _TOKEN_PERSON = b"ots.token.v1"
 _OWNER_PERSON = b"ots.owner.v1"
 _AUDIT_PERSON = b"ots.audit.v1"
+_CSRF_PERSON = b"ots.csrf.v1"
 
 
 class DecryptionError(Exception):
@@ -141,6 +142,11 @@ def token_digest(ring: KeyRing, token: str) -> bytes:
 def audit_key(ring: KeyRing) -> bytes:
     """The key of the audit trail's hash chains (never rotated, like the index key)."""
     return _blake(ring.index_key, b"", _AUDIT_PERSON)
+
+
+def csrf_key(ring: KeyRing) -> bytes:
+    """The key of the page forms' CSRF tokens."""
+    return _blake(ring.index_key, b"", _CSRF_PERSON)
 
 
 def seal_for_owner(master: bytes, plaintext: bytes) -> bytes:

@@ -18,13 +18,20 @@ from app.http.headers import add_security_headers
 from app.http.requests import request_id_middleware
 from app.keys import SERVICES, SETTINGS
 from app.store.db import Store, close_pool, create_pool
+from app.web import pages
+from app.web.errors import page_error_middleware
 
 
 def create_app(settings: Settings, *, sweeper: bool = True) -> web.Application:
     # request_id outermost, so error responses carry the id too; v1's 404-for-everything
     # inside the general error shape.
     app = web.Application(
-        middlewares=[request_id_middleware, error_middleware, v1_error_middleware],
+        middlewares=[
+            request_id_middleware,
+            error_middleware,
+            v1_error_middleware,
+            page_error_middleware,
+        ],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -32,7 +39,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> web.Application:
     app.cleanup_ctx.append(database)
     if sweeper:
         app.cleanup_ctx.append(expiry_task)
-    for module in (secrets, receipts, meta, audit, v1):
+    for module in (secrets, receipts, meta, audit, v1, pages):
         module.setup(app)
     return app
 

@@ -9,19 +9,14 @@ from aiohttp import web
 
 from app.core.accounts import authenticate, refuse
 from app.core.context import Caller
-from app.http.clients import client_address
-from app.http.requests import request_id
+from app.http.callers import anonymous_caller
 from app.keys import SERVICES
 
 
 async def caller_of(request: web.Request) -> Caller:
     """Credentials that are sent must be usable: there is no fall-back to anonymous, so a
     client with a typo in its token learns of it instead of creating anonymous secrets."""
-    caller = Caller(
-        client=client_address(request),
-        user_agent=request.headers.get("User-Agent"),
-        request_id=request_id(request),
-    )
+    caller = anonymous_caller(request)
     header = request.headers.get("Authorization")
     if header is None:
         return caller
