@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt migrate revision customer keys clean
+.PHONY: help install run test lint fmt migrate revision customer browser-deps keys clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -42,6 +42,10 @@ revision: install ## New migration from the tables: make revision m="what change
 customer: install ## Create an account and print its token: make customer EMAIL=a@b.example [PLAN=identity]
 	@test -n "$(EMAIL)" || { echo "usage: make customer EMAIL=someone@example.com [PLAN=basic|identity]"; exit 2; }
 	$(BIN)/python -m app customers add "$(EMAIL)" --plan "$(or $(PLAN),basic)"
+
+browser-deps: ## axe-core for the browser tests (Chromium itself: apt-get install chromium)
+	@test -f .cache/axe/node_modules/axe-core/axe.min.js || \
+	  npm install --silent --no-audit --no-fund --prefix .cache/axe axe-core@4
 
 keys: install ## Print a fresh key ring for OTS_KEYS_FILE
 	@$(BIN)/python -m app keys generate
