@@ -32,7 +32,8 @@ CHROMIUM_ARGS = [
 
 def chromium_path() -> str:
     path = os.environ.get("OTS_CHROMIUM") or shutil.which("chromium")
-    missing = None if path else "chromium is not installed (apt-get install chromium)"
+    found = path is not None and Path(path).exists()
+    missing = None if found else "chromium is not installed (apt-get install chromium)"
     if missing is None and not AXE.exists():
         missing = f"axe-core is not installed at {AXE} (npm install --prefix .cache/axe axe-core@4)"
     if missing:
