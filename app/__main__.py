@@ -15,7 +15,7 @@ from app.logs import configure
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        configure(os.environ.get("OTS_LOG_LEVEL", "INFO"))
+        configure(os.environ.get("OTS_LOG_LEVEL", "INFO"), os.environ.get("OTS_LOG_FORMAT", "text"))
         return commands.run(args, dict(os.environ))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
@@ -28,7 +28,10 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="serve the API (configuration from the environment)")
+    serve = sub.add_parser("serve", help="serve the API (configuration from the environment)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)"
+    )
     sub.add_parser("dev", help="local development: dev key, embedded PostgreSQL, migrate, serve")
     sub.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
     keys = sub.add_parser("keys", help="key ring tools")

@@ -15,13 +15,14 @@ from app.core.context import Services
 from app.logs import RouteAccessLogger
 from app.server import create_app
 from app.store.db import Store, close_pool, create_pool
+from app.workers import serve_workers
 
 DEV_DIR = Path(".data")
 
 
 def run(args: argparse.Namespace, env: dict[str, str]) -> int:
     if args.command == "serve":
-        return serve(env)
+        return serve(env, args.workers)
     if args.command == "dev":
         env = local_env(env)
         migrate.upgrade(env["DATABASE_URL"])  # make run applies migrations to any database
@@ -35,14 +36,20 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
     return asyncio.run(with_services(args, local_env(env)))
 
 
-def serve(env: dict[str, str]) -> int:
+def serve(env: dict[str, str], workers: int = 1) -> int:
+    """Serve until SIGTERM or SIGINT, then drain: stop accepting, let requests in flight
+    finish (up to OTS_SHUTDOWN_TIMEOUT), stop the sweeper, close the pool, exit 0."""
     settings = Settings.from_env(env)
+    if workers > 1:
+        return serve_workers(settings, workers)
     web.run_app(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         access_log_class=RouteAccessLogger,
-        shutdown_timeout=10,
+        shutdown_timeout=settings.shutdown_timeout,
+        reuse_port=True,
+        print=None,
     )
     return 0
 

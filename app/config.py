@@ -114,6 +114,9 @@ class Settings:
     passphrase_workers: int = max(os.cpu_count() or 1, 1)
     expiry_interval: float = 10.0
     expiry_batch: int = 500
+    ready_timeout: float = 1.0  # how long /readyz waits for PostgreSQL
+    shutdown_timeout: float = 20.0  # how long SIGTERM waits for requests in flight
+    log_format: str = "text"
     generated_value_window: int = 60
     max_body_bytes: int = 256 * 1024
     # The page languages (app/web/locales); /api/v2/supported-locales reports the same.
@@ -132,7 +135,7 @@ class Settings:
         plans = tuple(_plan(env, plan) for plan in DEFAULT_PLANS)
         return cls(
             database=DatabaseConfig(
-                url=_required(env, "DATABASE_URL"),
+                url=secret_setting(env, "DATABASE_URL"),
                 pool_max=_int(env, "OTS_DB_POOL_MAX", 10, 1, 1000),
                 acquire_timeout=_float(env, "OTS_DB_ACQUIRE_TIMEOUT", 2.0),
             ),
@@ -146,6 +149,9 @@ class Settings:
             trusted_proxies=_networks(env.get("OTS_TRUSTED_PROXIES", "")),
             share_domains=_domains(env.get("OTS_SHARE_DOMAINS", "")),
             expiry_interval=_float(env, "OTS_EXPIRY_INTERVAL", 10.0),
+            ready_timeout=_float(env, "OTS_READY_TIMEOUT", 1.0),
+            shutdown_timeout=_float(env, "OTS_SHUTDOWN_TIMEOUT", 20.0),
+            log_format=env.get("OTS_LOG_FORMAT", "text"),
             max_body_bytes=body_limit(max(plan.max_secret_bytes for plan in plans)),
         )
 
@@ -206,10 +212,18 @@ def load_keyring(env: Mapping[str, str]) -> KeyRing:
         raise ConfigError(f"bad key ring: {exc}") from None
 
 
-def _required(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name)
+def secret_setting(env: Mapping[str, str], name: str) -> str:
+    """NAME, or the content of the file NAME_FILE names (a mounted Kubernetes Secret)."""
+    path = env.get(f"{name}_FILE")
+    if path:
+        try:
+            value = Path(path).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {name}_FILE: {exc.strerror}") from None
+    else:
+        value = env.get(name, "")
     if not value:
-        raise ConfigError(f"{name} is not set")
+        raise ConfigError(f"{name} is not set (nor {name}_FILE)")
     return value
 
 

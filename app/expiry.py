@@ -13,6 +13,7 @@ from app.core import audit
 from app.core.audit import caused_by
 from app.core.context import Caller
 from app.keys import EXPIRY_TASK, SERVICES, SETTINGS
+from app.metrics import SECRETS_EXPIRED, SWEEPS, SWEPT_ROWS
 from app.store.db import Store, StoreUnavailable
 from app.store.expiry import Purged, purge_expired
 
@@ -47,6 +48,10 @@ async def run_expiry(store: Store, audit_key: bytes, interval: float, batch: int
     while True:
         try:
             purged = await sweep(store, audit_key, batch)
+            SWEEPS.labels("ok").inc()
+            SWEPT_ROWS.labels("secrets").inc(purged.secrets)
+            SWEPT_ROWS.labels("receipts").inc(purged.receipts_deleted)
+            SECRETS_EXPIRED.inc(purged.receipts_expired)
             if purged.secrets or purged.receipts_deleted:
                 log.info(
                     "expired %d secrets, deleted %d receipts",
@@ -54,9 +59,11 @@ async def run_expiry(store: Store, audit_key: bytes, interval: float, batch: int
                     purged.receipts_deleted,
                 )
         except StoreUnavailable as exc:
+            SWEEPS.labels("unavailable").inc()
             log.warning("expiry sweep skipped, database unavailable: %s", exc)
         except Exception:
             # One bad round must not end the loop.
+            SWEEPS.labels("failed").inc()
             log.exception("expiry sweep failed")
         await asyncio.sleep(interval)
 

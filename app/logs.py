@@ -1,26 +1,54 @@
-"""Logging set-up and an access log that never prints a link key."""
+"""Logging: text or JSON lines (OTS_LOG_FORMAT), the request id on every line, and an
+access log that names route templates, never paths (paths hold link keys)."""
 
 from __future__ import annotations
 
 import logging
+import sys
+from contextvars import ContextVar
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from pythonjsonlogger.json import JsonFormatter
 
 from app.config import ConfigError
 
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+FORMATS = ("text", "json")
+# Probes and scrapes arrive every few seconds: they are logged at DEBUG only.
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds the current request's id (or None) to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = REQUEST_ID.get()
+        return True
+
 
 class RouteAccessLogger(AbstractAccessLogger):
-    """Logs the route template (`/api/v2/secret/{key}`), never the raw path: paths hold keys."""
-
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info(
-            "%s %s %s %d %.1fms",
-            request.remote,
+        route = route_template(request)
+        level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
+        if not self.logger.isEnabledFor(level):
+            return
+        self.logger.log(
+            level,
+            "%s %s %d",
             request.method,
-            route_template(request),
+            route,
             response.status,
-            time * 1000,
+            extra={
+                "remote": request.remote,
+                "method": request.method,
+                "route": route,
+                "status": response.status,
+                "duration_ms": round(time * 1000, 1),
+                "request_id": response.headers.get("X-Request-ID"),
+            },
         )
 
 
@@ -30,12 +58,23 @@ def route_template(request: web.BaseRequest) -> str:
     return resource.canonical if resource is not None else "<unmatched>"
 
 
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-def configure(level: str = "INFO") -> None:
+def configure(level: str = "INFO", fmt: str = "text") -> None:
     if level.upper() not in LEVELS:
         raise ConfigError(f"OTS_LOG_LEVEL must be one of {', '.join(LEVELS)}")
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    if fmt not in FORMATS:
+        raise ConfigError(f"OTS_LOG_FORMAT must be one of {', '.join(FORMATS)}")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(_formatter(fmt))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def _formatter(fmt: str) -> logging.Formatter:
+    if fmt == "json":
+        return JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    return logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")

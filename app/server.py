@@ -14,9 +14,11 @@ from app.api.v2 import audit, meta, receipts, secrets
 from app.config import Settings
 from app.core.context import Services
 from app.expiry import expiry_task
+from app.http import health
 from app.http.headers import add_security_headers
 from app.http.requests import request_id_middleware
 from app.keys import SERVICES, SETTINGS
+from app.metrics import metrics, metrics_middleware
 from app.store.db import Store, close_pool, create_pool
 from app.web import pages
 from app.web.errors import page_error_middleware
@@ -27,6 +29,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> web.Application:
     # inside the general error shape.
     app = web.Application(
         middlewares=[
+            metrics_middleware,
             request_id_middleware,
             error_middleware,
             v1_error_middleware,
@@ -39,8 +42,9 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> web.Application:
     app.cleanup_ctx.append(database)
     if sweeper:
         app.cleanup_ctx.append(expiry_task)
-    for module in (secrets, receipts, meta, audit, v1, pages):
+    for module in (secrets, receipts, meta, audit, v1, pages, health):
         module.setup(app)
+    app.router.add_get("/metrics", metrics)
     return app
 
 

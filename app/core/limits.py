@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app import crypto
+from app import crypto, metrics
 from app.core import audit
 from app.core.audit import caused_by
 from app.core.context import Caller, Services
@@ -24,4 +24,5 @@ async def throttle(svc: Services, caller: Caller, event: str) -> None:
                 tx, svc.audit_key, [caused_by(caller, "rate.limited", "denied", detail=event)]
             )
     if limited:
+        metrics.RATE_LIMITED.labels(event).inc()
         raise RateLimited(hit.retry_after)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app import crypto
+from app import crypto, metrics
 from app.core import audit
 from app.core.audit import caused_by
 from app.core.context import Caller, Services
@@ -87,6 +87,8 @@ async def burn(
                     svc.audit_key,
                     [caused_by(caller, "secret.burned", receipt_ref=live.receipt_id)],
                 )
+        if burned:
+            metrics.SECRETS_BURNED.inc()
     async with svc.store.connection() as db:
         return BurnOutcome(await _view(db, svc, key), burned=burned)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from app import crypto
+from app import crypto, metrics
 from app.core import audit, rules
 from app.core.audit import caused_by
 from app.core.context import Caller, Services
@@ -141,6 +141,7 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
             svc.audit_key,
             [caused_by(caller, "secret.created", receipt_ref=new.receipt_id, detail=draft.kind)],
         )
+    metrics.SECRETS_CREATED.labels(draft.kind).inc()
     return Created(
         kind=draft.kind,
         custid=caller.custid,
@@ -187,6 +188,7 @@ async def reveal(
         await audit.record(
             tx, svc.audit_key, [caused_by(caller, "secret.revealed", receipt_ref=live.receipt_id)]
         )
+    metrics.SECRETS_REVEALED.inc()
     return Revealed(live, key, plaintext.decode())
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from app import crypto
+from app import crypto, metrics
 from app.core import audit
 from app.core.audit import caused_by
 from app.core.context import Caller, Services
@@ -39,6 +39,7 @@ async def open_live(
             await lockouts.settle_failure(tx, attempt_id)
             failed = caused_by(caller, "passphrase.failed", "failure", receipt_ref=live.receipt_id)
             await audit.record(tx, svc.audit_key, [failed])
+        metrics.PASSPHRASE_FAILURES.inc()
         raise WrongPassphrase(wrong) from None
     async with svc.store.connection() as db:
         await lockouts.forgive(db, live.id, client, attempt_id)
@@ -61,6 +62,8 @@ async def _reserve(
         except lockouts.SecretGone:
             raise UnknownSecret(share_key) from None
         if slot.locked_for is not None:
+            if slot.new_lock:
+                metrics.LOCKOUTS.inc()
             raise LockedOut(slot.locked_for)
         if slot.attempt_id is not None:
             return slot.attempt_id

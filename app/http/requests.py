@@ -7,6 +7,7 @@ import uuid
 
 from aiohttp import web
 
+from app import logs
 from app.http import Handler
 
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -17,6 +18,7 @@ _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get("X-Request-ID", "")
     request[REQUEST_ID] = given if _SANE.match(given) else uuid.uuid4().hex
+    logs.REQUEST_ID.set(request[REQUEST_ID])
     response = await handler(request)
     response.headers["X-Request-ID"] = request[REQUEST_ID]
     return response

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from app.config import DatabaseConfig
+from app.metrics import POOL_WAITING
 
 Db = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
@@ -72,8 +73,15 @@ class Store:
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Db]:
         try:
-            async with self.pool.acquire(timeout=self.acquire_timeout) as conn:
+            POOL_WAITING.inc()
+            try:
+                conn = await self.pool.acquire(timeout=self.acquire_timeout)
+            finally:
+                POOL_WAITING.dec()
+            try:
                 yield conn
+            finally:
+                await self.pool.release(conn)
         except UNAVAILABLE as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 

@@ -1,0 +1,38 @@
+"""Probes: /healthz says the process answers (no database: a slow database must not get
+pods killed); /readyz says it can reach PostgreSQL within a short bound."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from app.keys import SERVICES, SETTINGS
+from app.metrics import POOL_IDLE, POOL_SIZE
+from app.store.db import UNAVAILABLE, StoreUnavailable
+
+DOWN: tuple[type[BaseException], ...] = (StoreUnavailable, *UNAVAILABLE)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    store = request.config_dict[SERVICES].store
+    POOL_SIZE.set(store.pool.get_size())
+    POOL_IDLE.set(store.pool.get_idle_size())
+    try:
+        async with asyncio.timeout(request.config_dict[SETTINGS].ready_timeout):
+            async with store.connection() as db:
+                await db.fetchval("SELECT 1")
+    except DOWN:
+        response = web.json_response({"status": "unavailable"}, status=503)
+        response.headers["Retry-After"] = "5"
+        return response
+    return web.json_response({"status": "ready"})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)

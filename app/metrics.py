@@ -1,0 +1,56 @@
+"""Prometheus metrics. Labels are route templates and event names, never raw paths (paths
+hold link keys) or anything a caller typed."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+from app.http import Handler
+from app.logs import route_template
+
+REQUESTS = Counter("ots_http_requests_total", "HTTP requests", ["route", "method", "status"])
+LATENCY = Histogram(
+    "ots_http_request_duration_seconds",
+    "HTTP request latency",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+SECRETS_CREATED = Counter("ots_secrets_created_total", "Secrets created", ["kind"])
+SECRETS_REVEALED = Counter("ots_secrets_revealed_total", "Secrets revealed")
+SECRETS_BURNED = Counter("ots_secrets_burned_total", "Secrets burned")
+SECRETS_EXPIRED = Counter("ots_secrets_expired_total", "Secrets reclaimed by the sweeper")
+PASSPHRASE_FAILURES = Counter("ots_passphrase_failures_total", "Wrong passphrases")
+LOCKOUTS = Counter("ots_passphrase_lockouts_total", "Passphrase lockouts started")
+RATE_LIMITED = Counter("ots_rate_limited_total", "Requests refused by rate limits", ["event"])
+POOL_SIZE = Gauge("ots_db_pool_size", "Connections open in the pool")
+POOL_IDLE = Gauge("ots_db_pool_idle", "Idle connections in the pool")
+POOL_WAITING = Gauge("ots_db_pool_waiting", "Requests waiting for a pooled connection")
+SWEEPS = Counter("ots_sweeper_runs_total", "Expiry sweeper runs", ["outcome"])
+SWEPT_ROWS = Counter("ots_sweeper_rows_total", "Rows the sweeper reclaimed", ["table"])
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost, so it sees the status the error middlewares settled on."""
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        route = route_template(request)
+        REQUESTS.labels(route, request.method, str(status)).inc()
+        LATENCY.labels(route).observe(time.perf_counter() - start)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    response = web.Response(body=generate_latest())
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return response

@@ -1,0 +1,47 @@
+"""`serve --workers N`: N processes on one port (SO_REUSEPORT), for hosts outside
+Kubernetes (there, run one process per pod and scale pods instead)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from types import FrameType
+
+from aiohttp import web
+
+from app.config import Settings
+from app.logs import RouteAccessLogger, configure
+from app.server import create_app
+
+
+def _worker(settings: Settings) -> None:
+    configure(os.environ.get("OTS_LOG_LEVEL", "INFO"), settings.log_format)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log_class=RouteAccessLogger,
+        shutdown_timeout=settings.shutdown_timeout,
+        reuse_port=True,
+        print=None,
+    )
+
+
+def serve_workers(settings: Settings, count: int) -> int:
+    """Start the workers, pass SIGTERM/SIGINT on to them, exit 0 once all drained cleanly."""
+    context = multiprocessing.get_context("spawn")  # no event loop or pool crosses a fork
+    workers = [context.Process(target=_worker, args=(settings,)) for _ in range(count)]
+    for worker in workers:
+        worker.start()
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        for worker in workers:
+            if worker.is_alive() and worker.pid is not None:
+                worker.terminate()  # SIGTERM: each worker drains its own requests
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for worker in workers:
+        worker.join()
+    return 0 if all(worker.exitcode == 0 for worker in workers) else 1
