@@ -111,3 +111,24 @@ def test_plans_rate_limits_proxies_and_domains() -> None:
     assert settings.rate_limits.window_seconds == 60
     assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "192.0.2.1/32"]
     assert settings.share_domains == ("share.example.com", "other.example.org")
+
+
+def test_database_url_from_a_mounted_file(tmp_path: Path) -> None:
+    path = tmp_path / "url"
+    path.write_text("postgresql://u@db.internal/ots\n")
+    settings = Settings.from_env({"DATABASE_URL_FILE": str(path), "OTS_KEYS": TEST_KEYS})
+    assert settings.database.url == "postgresql://u@db.internal/ots"
+    with pytest.raises(ConfigError, match="cannot read DATABASE_URL_FILE"):
+        Settings.from_env({"DATABASE_URL_FILE": str(tmp_path / "nope"), "OTS_KEYS": TEST_KEYS})
+
+
+def test_operations_settings() -> None:
+    env = {
+        **BASE,
+        "OTS_SHUTDOWN_TIMEOUT": "25",
+        "OTS_READY_TIMEOUT": "0.5",
+        "OTS_LOG_FORMAT": "json",
+    }
+    settings = Settings.from_env(env)
+    assert (settings.shutdown_timeout, settings.ready_timeout) == (25.0, 0.5)
+    assert settings.log_format == "json"

@@ -4,14 +4,14 @@ pods killed); /readyz says it can reach PostgreSQL within a short bound."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from aiohttp import web
 
 from app.keys import SERVICES, SETTINGS
 from app.metrics import POOL_IDLE, POOL_SIZE
-from app.store.db import UNAVAILABLE, StoreUnavailable
 
-DOWN: tuple[type[BaseException], ...] = (StoreUnavailable, *UNAVAILABLE)
+log = logging.getLogger(__name__)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -26,7 +26,8 @@ async def readyz(request: web.Request) -> web.Response:
         async with asyncio.timeout(request.config_dict[SETTINGS].ready_timeout):
             async with store.connection() as db:
                 await db.fetchval("SELECT 1")
-    except DOWN:
+    except Exception as exc:  # any failure to reach the database: not ready
+        log.warning("not ready: %s", type(exc).__name__)
         response = web.json_response({"status": "unavailable"}, status=503)
         response.headers["Retry-After"] = "5"
         return response
