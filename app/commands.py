@@ -6,16 +6,12 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from aiohttp import web
-
 from app import audit_commands, crypto, migrate
 from app.config import ConfigError, Settings
 from app.core import accounts
 from app.core.context import Services
-from app.logs import RouteAccessLogger
-from app.server import create_app
 from app.store.db import Store, close_pool, create_pool
-from app.workers import serve_workers
+from app.workers import run_server, serve_workers
 
 DEV_DIR = Path(".data")
 
@@ -42,15 +38,7 @@ def serve(env: dict[str, str], workers: int = 1) -> int:
     settings = Settings.from_env(env)
     if workers > 1:
         return serve_workers(settings, workers)
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log_class=RouteAccessLogger,
-        shutdown_timeout=settings.shutdown_timeout,
-        reuse_port=True,
-        print=None,
-    )
+    run_server(settings)
     return 0
 
 

@@ -15,8 +15,8 @@ from app.logs import RouteAccessLogger, configure
 from app.server import create_app
 
 
-def _worker(settings: Settings) -> None:
-    configure(os.environ.get("OTS_LOG_LEVEL", "INFO"), settings.log_format)
+def run_server(settings: Settings) -> None:
+    """One serving process: until SIGTERM/SIGINT, then drain (see commands.serve)."""
     web.run_app(
         create_app(settings),
         host=settings.host,
@@ -26,6 +26,11 @@ def _worker(settings: Settings) -> None:
         reuse_port=True,
         print=None,
     )
+
+
+def _worker(settings: Settings) -> None:
+    configure(os.environ.get("OTS_LOG_LEVEL", "INFO"), settings.log_format)
+    run_server(settings)
 
 
 def serve_workers(settings: Settings, count: int) -> int:

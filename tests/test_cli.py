@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,26 +16,13 @@ from alembic.script import ScriptDirectory
 from app import migrate
 from tests.conftest import throwaway_database
 from tests.factories import TEST_KEYS
-
-BOUND = 20.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTS_", "DATABASE_URL"))}
-    return {**env, **extra}
+from tests.processes import BOUND, clean_env, start_server, stop, wait_ready
 
 
 def _run(command: str, timeout: float = BOUND, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603  # our own interpreter and module
         [sys.executable, "-m", "app", command],
-        env=_env(**env),
+        env=clean_env(**env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -47,43 +32,19 @@ def _run(command: str, timeout: float = BOUND, **env: str) -> subprocess.Complet
 
 @pytest.fixture
 def served(database_url: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = _free_port()
-    env = _env(
-        DATABASE_URL=database_url, OTS_KEYS=TEST_KEYS, OTS_PORT=str(port), OTS_LOG_LEVEL="info"
-    )
-    proc = subprocess.Popen(  # our own interpreter and module
-        [sys.executable, "-m", "app", "serve"],
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    base, proc = start_server(database_url, OTS_LOG_LEVEL="info")
     try:
-        yield f"http://127.0.0.1:{port}", proc
+        yield base, proc
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(BOUND)
-
-
-async def _wait_ready(session: aiohttp.ClientSession, base: str) -> None:
-    for _ in range(200):
-        try:
-            async with session.get(f"{base}/api/v2/status") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientConnectionError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("the service did not start")
+        stop(proc)
 
 
 async def test_serve_end_to_end_then_sigterm(
     served: tuple[str, subprocess.Popen[str]],
 ) -> None:
     base, proc = served
+    await wait_ready(base)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=BOUND)) as session:
-        await _wait_ready(session, base)
         body = {"secret": {"secret": "over the wire", "ttl": 300}}
         async with session.post(f"{base}/api/v2/secret/conceal", json=body) as response:
             created = await response.json()

@@ -6,8 +6,6 @@ import asyncio
 import json
 import re
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,10 +20,8 @@ from app import embedded, migrate
 from app.config import DatabaseConfig, Settings
 from app.server import create_app
 from tests.conftest import make_settings
-from tests.factories import TEST_KEYS, V2, Client, conceal, reveal
-from tests.test_cli import _env, _free_port
-
-BOUND = 20.0
+from tests.factories import V2, Client, conceal, reveal
+from tests.processes import BOUND, free_port, start_server, wait_ready
 
 
 async def test_metrics_name_routes_never_keys(client: Client) -> None:
@@ -49,7 +45,7 @@ async def test_metrics_name_routes_never_keys(client: Client) -> None:
 
 
 async def test_healthz_needs_no_database(aiohttp_client: AiohttpClient, settings: Settings) -> None:
-    url = f"postgresql://postgres@127.0.0.1:{_free_port()}/nowhere"
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
     away = make_settings(settings, database=DatabaseConfig(url=url, connect_timeout=0.5))
     client = await aiohttp_client(create_app(away))
     assert (await client.get("/healthz")).status == 200
@@ -95,35 +91,10 @@ async def test_readyz_follows_postgres_down_and_back(
     assert statuses[-1] == 200  # recovered without restarting the service
 
 
-def _serve(database_url: str, *extra: str, **env: str) -> tuple[str, subprocess.Popen[str]]:
-    port = _free_port()
-    proc = subprocess.Popen(  # noqa: S603  # our own interpreter and module
-        [sys.executable, "-m", "app", "serve", *extra],
-        env=_env(DATABASE_URL=database_url, OTS_KEYS=TEST_KEYS, OTS_PORT=str(port), **env),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    return f"http://127.0.0.1:{port}", proc
-
-
-async def _ready(base: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(f"{base}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("the service did not start")
-
-
 async def test_json_logs_carry_request_ids_and_no_keys(database_url: str) -> None:
-    base, proc = _serve(database_url, OTS_LOG_FORMAT="json")
+    base, proc = start_server(database_url, OTS_LOG_FORMAT="json")
     try:
-        await _ready(base)
+        await wait_ready(base)
         async with aiohttp.ClientSession() as session:
             body = {"secret": {"secret": "logged?"}}
             headers = {"X-Request-ID": "trace-42"}
@@ -143,8 +114,8 @@ async def test_json_logs_carry_request_ids_and_no_keys(database_url: str) -> Non
 
 
 async def test_sigterm_drains_requests_in_flight(database_url: str) -> None:
-    base, proc = _serve(database_url, OTS_SHUTDOWN_TIMEOUT="10")
-    await _ready(base)
+    base, proc = start_server(database_url, OTS_SHUTDOWN_TIMEOUT="10")
+    await wait_ready(base)
     results: list[tuple[float, str]] = []
     stop = time.monotonic() + 4
 
@@ -176,9 +147,9 @@ async def test_sigterm_drains_requests_in_flight(database_url: str) -> None:
 
 
 async def test_several_workers_share_one_port(database_url: str) -> None:
-    base, proc = _serve(database_url, "--workers", "2")
+    base, proc = start_server(database_url, "--workers", "2")
     try:
-        await _ready(base)
+        await wait_ready(base)
         workers = [
             child
             for child in psutil.Process(proc.pid).children()
