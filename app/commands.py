@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 from app import audit_commands, crypto, migrate
-from app.config import ConfigError, Settings
+from app.config import Settings, secret_setting
 from app.core import accounts
 from app.core.context import Services
 from app.store.db import Store, close_pool, create_pool
@@ -46,7 +46,7 @@ def local_env(env: dict[str, str]) -> dict[str, str]:
     """What `make run` uses when DATABASE_URL is unset: the embedded PostgreSQL and a
     development key ring, both kept in .data/ so secrets survive restarts. A given
     DATABASE_URL is left alone: migrating a real database is a deliberate step."""
-    if env.get("DATABASE_URL"):
+    if env.get("DATABASE_URL") or env.get("DATABASE_URL_FILE"):
         return env
     from app import embedded  # noqa: PLC0415  # the wheel is only needed here
 
@@ -69,10 +69,7 @@ def _dev_keys(path: Path) -> Path:
 
 
 def _database_url(env: dict[str, str]) -> str:
-    url = env.get("DATABASE_URL")
-    if not url:
-        raise ConfigError("DATABASE_URL is not set")
-    return url
+    return secret_setting(env, "DATABASE_URL")
 
 
 async def with_services(args: argparse.Namespace, env: dict[str, str]) -> int:

@@ -110,8 +110,8 @@ class Settings:
     # Hosts a sender may choose for the share link, besides this service's own.
     share_domains: tuple[str, ...] = ()
     passphrase_cost: PassphraseCost = field(default_factory=PassphraseCost)
-    # How many argon2id computations may run at once (each holds memlimit bytes).
-    passphrase_workers: int = max(os.cpu_count() or 1, 1)
+    # How many argon2id computations may run at once (each holds memlimit bytes, 19 MiB).
+    passphrase_workers: int = 2
     expiry_interval: float = 10.0
     expiry_batch: int = 500
     ready_timeout: float = 1.0  # how long /readyz waits for PostgreSQL
@@ -150,6 +150,7 @@ class Settings:
             share_domains=_domains(env.get("OTS_SHARE_DOMAINS", "")),
             expiry_interval=_float(env, "OTS_EXPIRY_INTERVAL", 10.0),
             ready_timeout=_float(env, "OTS_READY_TIMEOUT", 1.0),
+            passphrase_workers=_int(env, "OTS_PASSPHRASE_WORKERS", default_hash_workers(), 1, 64),
             shutdown_timeout=_float(env, "OTS_SHUTDOWN_TIMEOUT", 20.0),
             log_format=env.get("OTS_LOG_FORMAT", "text"),
             max_body_bytes=body_limit(max(plan.max_secret_bytes for plan in plans)),
@@ -157,6 +158,12 @@ class Settings:
 
     def plan(self, name: str) -> Plan:
         return next(plan for plan in self.plans if plan.name == name)
+
+
+def default_hash_workers() -> int:
+    """The CPUs this process may run on (a container's cpuset), at most 4: os.cpu_count()
+    would count a big node's cores and let argon2 outgrow the pod's memory limit."""
+    return max(1, min(len(os.sched_getaffinity(0)), 4))
 
 
 def body_limit(max_secret_bytes: int) -> int:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import aiohttp
 import asyncpg
@@ -97,3 +98,11 @@ def test_bad_log_level_is_a_configuration_error(database_url: str) -> None:
     result = _run("serve", DATABASE_URL=database_url, OTS_KEYS=TEST_KEYS, OTS_LOG_LEVEL="loud")
     assert result.returncode == 2
     assert "OTS_LOG_LEVEL must be one of" in result.stderr
+
+
+def test_migrate_reads_the_url_from_a_mounted_file(server_url: str, tmp_path: Path) -> None:
+    with throwaway_database(server_url, "cli_file", migrated=False) as url:
+        (tmp_path / "url").write_text(url + "\n")
+        result = _run("migrate", timeout=60, DATABASE_URL_FILE=str(tmp_path / "url"))
+        assert result.returncode == 0, result.stderr
+        assert asyncio.run(_scalar(url, "SELECT count(*) FROM alembic_version")) == 1

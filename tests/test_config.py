@@ -132,3 +132,8 @@ def test_operations_settings() -> None:
     settings = Settings.from_env(env)
     assert (settings.shutdown_timeout, settings.ready_timeout) == (25.0, 0.5)
     assert settings.log_format == "json"
+
+
+def test_hash_workers_are_bounded() -> None:
+    assert 1 <= Settings.from_env(BASE).passphrase_workers <= 4
+    assert Settings.from_env({**BASE, "OTS_PASSPHRASE_WORKERS": "8"}).passphrase_workers == 8
