@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import Counter, Gauge, Histogram
 
 from app.http import Handler
 from app.logs import route_template
@@ -48,9 +48,3 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         route = route_template(request)
         REQUESTS.labels(route, request.method, str(status)).inc()
         LATENCY.labels(route).observe(time.perf_counter() - start)
-
-
-async def metrics(request: web.Request) -> web.Response:
-    response = web.Response(body=generate_latest())
-    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-    return response

@@ -18,7 +18,7 @@ from app.http import health
 from app.http.headers import add_security_headers
 from app.http.requests import request_id_middleware
 from app.keys import SERVICES, SETTINGS
-from app.metrics import metrics, metrics_middleware
+from app.metrics import metrics_middleware
 from app.store.db import Store, close_pool, create_pool
 from app.web import pages
 from app.web.errors import page_error_middleware
@@ -44,7 +44,6 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> web.Application:
         app.cleanup_ctx.append(expiry_task)
     for module in (secrets, receipts, meta, audit, v1, pages, health):
         module.setup(app)
-    app.router.add_get("/metrics", metrics)
     return app
 
 

@@ -49,4 +49,6 @@ def serve_workers(settings: Settings, count: int) -> int:
     signal.signal(signal.SIGINT, forward)
     for worker in workers:
         worker.join()
-    return 0 if all(worker.exitcode == 0 for worker in workers) else 1
+    # A worker stopped by SIGTERM before its server was up had nothing in flight to drain.
+    clean = (0, -signal.SIGTERM)
+    return 0 if all(worker.exitcode in clean for worker in workers) else 1

@@ -1,4 +1,4 @@
-"""Probes: /healthz says the process answers (no database: a slow database must not get
+"""Probes and scrapes: /healthz says the process answers (no database: a slow database must not get
 pods killed); /readyz says it can reach PostgreSQL within a short bound."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.keys import SERVICES, SETTINGS
 from app.metrics import POOL_IDLE, POOL_SIZE
@@ -20,8 +21,6 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     store = request.config_dict[SERVICES].store
-    POOL_SIZE.set(store.pool.get_size())
-    POOL_IDLE.set(store.pool.get_idle_size())
     try:
         async with asyncio.timeout(request.config_dict[SETTINGS].ready_timeout):
             async with store.connection() as db:
@@ -34,6 +33,17 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready"})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format; the pool gauges are read at scrape time."""
+    pool = request.config_dict[SERVICES].store.pool
+    POOL_SIZE.set(pool.get_size())
+    POOL_IDLE.set(pool.get_idle_size())
+    response = web.Response(body=generate_latest())
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return response
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
