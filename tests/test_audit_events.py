@@ -201,3 +201,21 @@ async def test_reading_the_trail_is_itself_recorded(client: Client, db: asyncpg.
     )
     assert row is not None
     assert (row["actor"], row["detail"]) == ("reader@example.com", "3")
+
+
+async def test_a_token_sent_as_the_user_name_is_not_recorded(
+    client: Client, db: asyncpg.Connection
+) -> None:
+    token = await add_customer(client.app[SERVICES], "swap@example.com", "basic")
+    swapped = base64.b64encode(f"{token}:swap@example.com".encode()).decode()
+    response = await client.get(
+        f"{V2}/private/recent", headers={"Authorization": f"Basic {swapped}"}
+    )
+    assert response.status == 401
+    row = await db.fetchrow(
+        "SELECT detail FROM audit_events WHERE event = 'auth.failed' ORDER BY id DESC LIMIT 1"
+    )
+    assert row is not None
+    assert row["detail"] == "(not an e-mail)"
+    dump = await db.fetchval("SELECT string_agg(audit_events::text, ' ') FROM audit_events")
+    assert token not in dump

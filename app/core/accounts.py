@@ -35,8 +35,13 @@ async def authenticate(svc: Services, caller: Caller, custid: str, token: str) -
 
 
 async def refuse(svc: Services, caller: Caller, claimed: str) -> NoReturn:
-    """Record the failed attempt (with the claimed name, never the token), then refuse."""
-    event = caused_by(caller, "auth.failed", "denied", detail=claimed[:254] or None)
+    """Record the failed attempt (with the claimed name, never the token), then refuse.
+
+    The name is kept only if it looks like an account name: a client that swapped the
+    fields would otherwise write its token into the trail."""
+    name = claimed.strip().lower()[:254]
+    detail = name if rules.EMAIL.fullmatch(name) else ("(not an e-mail)" if name else None)
+    event = caused_by(caller, "auth.failed", "denied", detail=detail)
     async with svc.store.transaction() as tx:
         await audit.record(tx, svc.audit_key, [event])
     raise NotAuthorized
