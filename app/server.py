@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from app.api import openapi
 from app.api.errors import error_middleware
 from app.api.v1 import handlers as v1
 from app.api.v1.errors import v1_error_middleware
@@ -42,7 +43,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> web.Application:
     app.cleanup_ctx.append(database)
     if sweeper:
         app.cleanup_ctx.append(expiry_task)
-    for module in (secrets, receipts, meta, audit, v1, pages, health):
+    for module in (openapi, secrets, receipts, meta, audit, v1, pages, health):
         module.setup(app)
     return app
 
