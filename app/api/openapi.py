@@ -172,7 +172,8 @@ COMMON_FIELDS: dict[str, Schema] = {
     "recipient": STR,
     "share_domain": STR,
 }
-CONCEAL_BODY = obj({}, {"secret": obj({}, {"secret": STR, **COMMON_FIELDS})})
+# The value must be there and non-empty; everything else is optional.
+CONCEAL_BODY = obj({"secret": obj({"secret": {"type": "string", "minLength": 1}}, COMMON_FIELDS)})
 GENERATE_BODY = obj(
     {},
     {
