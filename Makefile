@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt migrate revision customer browser-deps deploy-deps keys clean
+.PHONY: help install run test test-reliability lint fmt migrate revision customer browser-deps deploy-deps keys clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ run: install ## Serve on 127.0.0.1:7143 (embedded PostgreSQL unless DATABASE_URL
 
 test: install ## Run the whole test suite against a real PostgreSQL
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-reliability: install ## Only the reliability tests (races, link previews); make test runs them too
+	$(BIN)/pytest tests/reliability $(PYTEST_ARGS)
 
 lint: install ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .
