@@ -12,6 +12,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from app.api.errors import ApiError
 from app.core.passwords import CharacterSets
+from app.core.secrets import ConcealRequest, GenerateRequest
 
 Params = dict[str, Any]
 SMALL_BODY = 64 * 1024  # reveal and burn bodies hold a flag and a passphrase
@@ -147,3 +148,26 @@ def as_character_sets(raw: Any) -> CharacterSets | None:
         raise ApiError(422, "Incorrect payload format: character_sets must be an object")
     chosen = {name: as_bool(raw[name]) for name in _SET_NAMES if name in raw}
     return CharacterSets(**chosen)
+
+
+def conceal_request(fields: Params) -> ConcealRequest:
+    """A conceal from its fields (v2 nests them under `secret`, v1 sends them flat)."""
+    return ConcealRequest(secret=as_text(fields.get("secret"), "secret"), **_create_fields(fields))
+
+
+def generate_request(fields: Params, *, shown_at_creation: bool = False) -> GenerateRequest:
+    return GenerateRequest(
+        length=as_int(fields.get("length")),
+        character_sets=as_character_sets(fields.get("character_sets")),
+        shown_at_creation=shown_at_creation,
+        **_create_fields(fields),
+    )
+
+
+def _create_fields(fields: Params) -> dict[str, Any]:
+    return {
+        "ttl": as_int(fields.get("ttl")),
+        "passphrase": as_text(fields.get("passphrase"), "passphrase"),
+        "recipients": as_list(fields.get("recipient")),
+        "share_domain": as_text(fields.get("share_domain"), "share_domain") or None,
+    }

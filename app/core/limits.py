@@ -15,14 +15,18 @@ async def throttle(svc: Services, caller: Caller, event: str) -> None:
     if not svc.plan(caller.plan).rate_limited:
         return
     ref = crypto.client_ref(svc.keys, caller.rate_key)
-    async with svc.store.transaction() as tx:
-        hit = await ratelimits.hit(tx, ref, event, svc.rate_limits.window_seconds)
-        limited = hit.hits > svc.rate_limits.limit(event)
-        if limited and hit.hits == svc.rate_limits.limit(event) + 1:
-            # Once per client, event and window: a flood must not flood the trail too.
+    # One autocommitted upsert: every request pays this, so no transaction around it.
+    async with svc.store.connection() as db:
+        hit = await ratelimits.hit(db, ref, event, svc.rate_limits.window_seconds)
+    limit = svc.rate_limits.limit(event)
+    if hit.hits <= limit:
+        return
+    if hit.hits == limit + 1:
+        # Once per client, event and window: a flood must not flood the trail too. A refusal
+        # changes no state, so its event need not share the counter's transaction.
+        async with svc.store.transaction() as tx:
             await audit.record(
                 tx, svc.audit_key, [caused_by(caller, "rate.limited", "denied", detail=event)]
             )
-    if limited:
-        metrics.RATE_LIMITED.labels(event).inc()
-        raise RateLimited(hit.retry_after)
+    metrics.RATE_LIMITED.labels(event).inc()
+    raise RateLimited(hit.retry_after)

@@ -78,8 +78,8 @@ async def reveal(request: web.Request) -> web.Response:
     form = await _form(request)
     svc = request.config_dict[SERVICES]
     try:
-        live = await secrets.show_secret(svc, anonymous_caller(request), key)
-        if form is None:
+        if form is None:  # the page again, with the secret untouched
+            live = await secrets.show_secret(svc, anonymous_caller(request), key)
             return _secret_error(request, key, live.passphrase_salt is not None, "error.csrf", 403)
         passphrase = as_text(form.get("passphrase"), "passphrase")
         revealed = await secrets.reveal(svc, anonymous_caller(request), key, passphrase, True)

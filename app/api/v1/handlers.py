@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.api.auth import caller_of
-from app.api.parsing import as_character_sets, as_int, as_list, as_text, read_params
+from app.api.parsing import as_text, conceal_request, generate_request, read_params
 from app.api.v1 import records, routes
 from app.config import body_limit
 from app.core import receipts, secrets
@@ -30,13 +30,7 @@ async def share(request: web.Request) -> web.Response:
     created = await secrets.conceal(
         request.config_dict[SERVICES],
         caller,
-        secrets.ConcealRequest(
-            secret=as_text(params.get("secret"), "secret"),
-            ttl=as_int(params.get("ttl")),
-            passphrase=as_text(params.get("passphrase"), "passphrase"),
-            recipients=as_list(params.get("recipient")),
-            share_domain=as_text(params.get("share_domain"), "share_domain") or None,
-        ),
+        conceal_request(params),
     )
     return web.json_response(records.created_hash(created))
 
@@ -47,15 +41,7 @@ async def generate(request: web.Request) -> web.Response:
     created = await secrets.generate(
         request.config_dict[SERVICES],
         caller,
-        secrets.GenerateRequest(
-            length=as_int(params.get("length")),
-            character_sets=as_character_sets(params.get("character_sets")),
-            ttl=as_int(params.get("ttl")),
-            passphrase=as_text(params.get("passphrase"), "passphrase"),
-            recipients=as_list(params.get("recipient")),
-            share_domain=as_text(params.get("share_domain"), "share_domain") or None,
-            shown_at_creation=True,
-        ),
+        generate_request(params, shown_at_creation=True),
     )
     return web.json_response({**records.created_hash(created), "value": created.value})
 

@@ -11,10 +11,9 @@ from app.api.errors import ApiError
 from app.api.parsing import (
     Params,
     as_bool,
-    as_character_sets,
-    as_int,
-    as_list,
     as_text,
+    conceal_request,
+    generate_request,
     read_params,
 )
 from app.api.v2 import records, routes
@@ -32,13 +31,7 @@ async def conceal(request: web.Request) -> web.Response:
     created = await core.conceal(
         request.config_dict[SERVICES],
         caller,
-        core.ConcealRequest(
-            secret=as_text(fields.get("secret"), "secret"),
-            ttl=as_int(fields.get("ttl")),
-            passphrase=as_text(fields.get("passphrase"), "passphrase"),
-            recipients=as_list(fields.get("recipient")),
-            share_domain=as_text(fields.get("share_domain"), "share_domain") or None,
-        ),
+        conceal_request(fields),
     )
     return _created_response(created)
 
@@ -49,14 +42,7 @@ async def generate(request: web.Request) -> web.Response:
     created = await core.generate(
         request.config_dict[SERVICES],
         caller,
-        core.GenerateRequest(
-            length=as_int(fields.get("length")),
-            character_sets=as_character_sets(fields.get("character_sets")),
-            ttl=as_int(fields.get("ttl")),
-            passphrase=as_text(fields.get("passphrase"), "passphrase"),
-            recipients=as_list(fields.get("recipient")),
-            share_domain=as_text(fields.get("share_domain"), "share_domain") or None,
-        ),
+        generate_request(fields),
     )
     return _created_response(created)
 
