@@ -9,6 +9,7 @@ from contextvars import ContextVar
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 from pythonjsonlogger.json import JsonFormatter
 
 from app.config import ConfigError
@@ -52,8 +53,30 @@ class RouteAccessLogger(AbstractAccessLogger):
         )
 
 
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp logs a request it cannot parse at ERROR, quoting the offending bytes: a
+    request line holds a link key, a header an API token. Keep only the kind of error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg, record.args = (
+                "Malformed HTTP request refused: %s %s",
+                (
+                    error.code,
+                    type(error).__name__,
+                ),
+            )
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def route_template(request: web.BaseRequest) -> str:
-    match_info = getattr(request, "match_info", None)
+    try:
+        match_info = getattr(request, "match_info", None)
+    except AssertionError:  # a request aiohttp could not parse was never routed
+        match_info = None
     resource = match_info.route.resource if match_info is not None else None
     return resource.canonical if resource is not None else "<unmatched>"
 
@@ -65,6 +88,7 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
         raise ConfigError(f"OTS_LOG_FORMAT must be one of {', '.join(FORMATS)}")
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(MalformedRequestFilter())
     handler.setFormatter(_formatter(fmt))
     root = logging.getLogger()
     root.handlers[:] = [handler]

