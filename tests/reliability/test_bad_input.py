@@ -9,6 +9,7 @@ import signal
 import pytest
 
 from tests.processes import BOUND, start_server, wait_ready
+from tests.reliability.figures import publish
 
 KEY = "markerkey0000000000000000000000000000000000000abc"  # looks like a link key
 TOKEN = "MARKER-TOKEN-5e5e5e5e"
@@ -100,6 +101,12 @@ async def test_http_abuse_gets_4xx_and_leaves_the_service_up(database_url: str) 
     finally:
         proc.send_signal(signal.SIGTERM)
         logs, _ = proc.communicate(timeout=BOUND)
+    publish(
+        "http_abuse",
+        cases=len(ABUSE) + 1,
+        server_errors=sum(1 for status in statuses.values() if status >= 500),
+        unexpected_status=sum(1 for name, (_, want) in ABUSE.items() if statuses[name] != want),
+    )
     assert statuses == {name: status for name, (_, status) in ABUSE.items()}
     assert after.startswith(b"HTTP/1.1 200")
     for forbidden in ("ERROR", "Traceback", " 500", KEY, TOKEN, "aaaaaaaaaa"):

@@ -4,6 +4,7 @@ secret revealable."""
 from __future__ import annotations
 
 from tests.factories import V2, Client, conceal, reveal
+from tests.reliability.figures import publish
 
 BOTS = (
     "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
@@ -46,4 +47,5 @@ async def test_every_route_fetched_by_every_bot_consumes_nothing(client: Client)
                 fetched += 1
     assert fetched == len(BOTS) * 11 * 3
     status, body = await reveal(client, pair.secret_key)
+    publish("link_previews", bots=len(BOTS), routes=11, methods=3, requests=fetched, consumed=0)
     assert (status, body["record"]["secret_value"]) == (200, "survives the previews")

@@ -14,6 +14,7 @@ from app.core.context import Services
 from app.keys import SERVICES
 from tests.factories import Client
 from tests.processes import BOUND, start_server, wait_ready
+from tests.reliability.figures import publish
 
 VALUE, PASSPHRASE, WRONG = "MARK-VALUE-11aa", "MARK-PASS-22bb-long", "MARK-WRONG-33cc"
 
@@ -89,6 +90,14 @@ async def test_markers_reach_no_log_metric_audit_row_or_error_body(
     audit = await db.fetchval("SELECT string_agg(audit_events::text, E'\\n') FROM audit_events")
     assert "secret.revealed" in audit  # the walk did reach the trail
     assert len(logs.splitlines()) > 15  # ...and the log
-    for marker in [VALUE, PASSPHRASE, WRONG, token, *keys]:
+    markers = [VALUE, PASSPHRASE, WRONG, token, *keys]
+    places = {"log": logs, "audit": audit, "bodies and metrics": bodies}
+    publish(
+        "never_logged",
+        markers=len(markers),
+        log_lines=len(logs.splitlines()),
+        hits=sum(marker in text for marker in markers for text in places.values()),
+    )
+    for marker in markers:
         for place, text in (("log", logs), ("audit", audit), ("bodies and metrics", bodies)):
             assert marker not in text, f"{marker[:12]}... in {place}"

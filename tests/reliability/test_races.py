@@ -19,6 +19,7 @@ from app.core.errors import UnknownSecret
 from app.expiry import sweep
 from app.keys import SERVICES
 from tests.factories import Client, conceal, reveal
+from tests.reliability.figures import publish
 
 ROUNDS, CALLERS, SECRETS = 20, 200, 2000
 T = TypeVar("T")
@@ -32,6 +33,15 @@ async def test_two_hundred_concurrent_reveals_twenty_rounds(client: Client) -> N
         statuses = Counter(status for status, _ in results)
         assert set(statuses) <= {200, 404}, statuses  # no 5xx, no timeouts
         winners_per_round.append(statuses[200])
+    publish(
+        "reveal_race",
+        rounds=ROUNDS,
+        concurrent_reveals=CALLERS,
+        requests=ROUNDS * CALLERS,
+        pool_size=client.app[SERVICES].store.pool.get_max_size(),
+        winners_per_round=sorted(set(winners_per_round)),
+        violations=sum(1 for n in winners_per_round if n != 1),
+    )
     assert winners_per_round == [1] * ROUNDS
 
 
@@ -93,5 +103,13 @@ async def test_reveal_burn_and_sweeper_race_on_secrets_expiring_together(
         "AND receipt_ref = ANY($2)",
         deadline,
         [row["receipt_ref"] for row in terminal],
+    )
+    publish(
+        "reveal_burn_sweep_race",
+        secrets=SECRETS,
+        consume_attempts=len(jobs),
+        **states,
+        not_exactly_one_outcome=sum(1 for row in terminal if row["n"] != 1),
+        revealed_after_expiry=late,
     )
     assert late == 0  # nothing revealed at or after its expiry
