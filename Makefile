@@ -24,8 +24,10 @@ run: install ## Serve on 127.0.0.1:7143 (embedded PostgreSQL unless DATABASE_URL
 test: install ## Run the whole test suite against a real PostgreSQL
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-reliability: install ## Only the reliability tests (races, link previews); make test runs them too
-	$(BIN)/pytest tests/reliability $(PYTEST_ARGS)
+test-reliability: install ## Only the reliability tests, then their figures into docs/RELIABILITY.md
+	rm -f .reliability-figures.jsonl
+	OTS_RELIABILITY_FIGURES=.reliability-figures.jsonl $(BIN)/pytest tests/reliability $(PYTEST_ARGS)
+	$(BIN)/python -m tests.reliability.report .reliability-figures.jsonl docs/RELIABILITY.md
 
 lint: install ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .

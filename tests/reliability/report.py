@@ -27,7 +27,11 @@ def table(lines: list[str]) -> str:
 
 
 def _show(value: object) -> str:
-    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{key} {_show(item)}" for key, item in value.items()) + ")"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
 
 
 def rewrite(page: str, figures: str) -> str:
