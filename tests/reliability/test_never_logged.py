@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import signal
+from urllib.parse import quote
 
 import aiohttp
 import asyncpg
@@ -90,7 +91,8 @@ async def test_markers_reach_no_log_metric_audit_row_or_error_body(
     audit = await db.fetchval("SELECT string_agg(audit_events::text, E'\\n') FROM audit_events")
     assert "secret.revealed" in audit  # the walk did reach the trail
     assert len(logs.splitlines()) > 15  # ...and the log
-    markers = [VALUE, PASSPHRASE, WRONG, token, *keys]
+    planted = [VALUE, PASSPHRASE, WRONG, token, *keys]
+    markers = [form for marker in planted for form in _forms(marker)]
     places = {"log": logs, "audit": audit, "bodies and metrics": bodies}
     publish(
         "never_logged",
@@ -99,5 +101,12 @@ async def test_markers_reach_no_log_metric_audit_row_or_error_body(
         hits=sum(marker in text for marker in markers for text in places.values()),
     )
     for marker in markers:
-        for place, text in (("log", logs), ("audit", audit), ("bodies and metrics", bodies)):
+        for place, text in places.items():
             assert marker not in text, f"{marker[:12]}... in {place}"
+
+
+def _forms(marker: str) -> list[str]:
+    """The marker as written, and as base64, hex and URL-encoded (a leak may be encoded)."""
+    raw = marker.encode()
+    encoded = [base64.b64encode(raw).decode()[:-4], raw.hex(), quote(marker, safe="")]
+    return [marker, *{form for form in encoded if form != marker}]
