@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-reliability lint fmt migrate revision customer browser-deps deploy-deps keys clean
+.PHONY: help install run test test-reliability lint fmt migrate revision customer browser-deps deploy-deps keys bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,12 @@ deploy-deps: ## kustomize for tests/test_deploy.py (else kubectl's built-in kust
 
 keys: install ## Print a fresh key ring for OTS_KEYS_FILE
 	@$(BIN)/python -m app keys generate
+
+bench: install ## Benchmark vs SnapPass, pgbench, bare aiohttp -> bench/RESULTS.md (BENCH_ARGS="--quick compare")
+	@command -v wrk >/dev/null && command -v redis-server >/dev/null || { \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq wrk redis-server >/dev/null; }
+	@test -x $(BIN)/py-spy || $(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python -m bench $(or $(BENCH_ARGS),all)
 
 clean: ## Remove .venv and caches (keeps .data/, the local database and key)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,94 @@
+"""The SQL ceiling: pgbench running the statements of a conceal and of a reveal
+(bench/sql/) against the same PostgreSQL, at the same concurrency as the HTTP loads."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+import statistics
+import tempfile
+from pathlib import Path
+
+from bench import fill, procs
+from bench.pg import Database
+from bench.results import Run
+
+SQL = Path(__file__).resolve().parent / "sql"
+THREADS = 2
+# One client address for every request, as wrk's: the service counts them all on one row.
+CLIENT_REF = "\\x" + hashlib.sha256(b"bench client").hexdigest()
+VARIABLES = {
+    "client_ref": CLIENT_REF,
+    "window": "1200",
+    "ttl": "3600",
+    "share_sealed": "\\x" + "ab" * 90,
+    "ciphertext": "\\x" + "cd" * 104,
+    "state": "received",
+    "n": "0",
+}
+_bases = itertools.count(1)
+
+
+def conceal(db: Database, concurrency: int, seconds: float, rep: int) -> Run:
+    return _run(db, "conceal", concurrency, ["-T", str(round(seconds))], rep)
+
+
+def reveal(db: Database, concurrency: int, transactions: int, rep: int) -> Run:
+    """Each client consumes `transactions` secrets of its own, made just before."""
+    each = max(transactions // concurrency, 5)
+    base = next(_bases) * 10**10  # a fresh block of ids per run
+    fill.per_client(db.url, base, concurrency, each)
+    return _run(db, "reveal", concurrency, ["-t", str(each), "-D", f"base={base}"], rep)
+
+
+def _run(db: Database, workload: str, concurrency: int, length: list[str], rep: int) -> Run:
+    threads = min(THREADS, concurrency)
+    with tempfile.TemporaryDirectory(prefix="pgbench-") as logs:
+        cmd = [db.pgbench, "-n", "-M", "prepared", "-c", str(concurrency), "-j", str(threads)]
+        cmd += [*length, "-f", str(SQL / f"{workload}.sql"), "--log", f"--log-prefix={logs}/tx"]
+        cmd += [arg for k, v in VARIABLES.items() for arg in ("-D", f"{k}={v}")]
+        roots = (db.postmaster,) if db.postmaster else ()
+        with procs.CpuMeter(roots) as cpu:
+            out = procs.run([*cmd, db.url], timeout=900)
+        latencies = _latencies(Path(logs))
+    return _to_run(workload, concurrency, rep, out, latencies, cpu.used)
+
+
+def _latencies(logs: Path) -> list[float]:
+    """Per-transaction latencies (ms) from pgbench --log: the third field is in µs."""
+    values = []
+    for path in logs.glob("tx*"):
+        values += [int(line.split()[2]) / 1000 for line in path.read_text().splitlines()]
+    return sorted(values)
+
+
+def _to_run(
+    workload: str, concurrency: int, rep: int, out: str, latencies: list[float], cpu: float
+) -> Run:
+    done = int(_field(out, r"number of transactions actually processed: (\d+)"))
+    failed = int(_field(out, r"number of failed transactions: (\d+)", "0"))
+    tps = float(_field(out, r"tps = ([\d.]+)"))
+    return Run(
+        system="sql",
+        workload=workload,
+        concurrency=concurrency,
+        rep=rep,
+        requests=done,
+        seconds=done / tps if tps else 0.0,
+        p50_ms=statistics.median(latencies) if latencies else 0.0,
+        p99_ms=latencies[int(len(latencies) * 0.99) - 1] if latencies else 0.0,
+        errors=failed,
+        app_cpu=0.0,
+        db_cpu=cpu / max(done, 1),
+        rss_mb=0.0,
+    )
+
+
+def _field(text: str, pattern: str, default: str | None = None) -> str:
+    match = re.search(pattern, text)
+    if match:
+        return match.group(1)
+    if default is None:
+        raise RuntimeError(f"pgbench output lacks {pattern!r}:\n{text[-2000:]}")
+    return default

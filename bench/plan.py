@@ -1,0 +1,57 @@
+"""How long and how hard each subcommand runs: the full plan (~25 minutes for `all`) or
+--quick (a smoke run of a few minutes, one concurrency)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Plan:
+    seconds: float  # one measured load run
+    concurrencies: tuple[int, ...]
+    reps: int  # interleaved repetitions; ratios are medians over them
+    live_rows: int  # size: the large table
+    expired_rows: int  # sweeper: the backlog
+    sweep_window: float  # sweeper: longest load run while it drains
+    rss_seconds: float  # rss: the long run, in segments of
+    rss_segment: float
+    quick: bool = False
+
+
+FULL = Plan(
+    seconds=8,
+    concurrencies=(16, 64, 256),
+    reps=3,
+    live_rows=1_000_000,
+    expired_rows=1_000_000,
+    sweep_window=120,
+    rss_seconds=240,
+    rss_segment=20,
+)
+QUICK = Plan(
+    seconds=3,
+    concurrencies=(64,),
+    reps=1,
+    live_rows=100_000,
+    expired_rows=50_000,
+    sweep_window=20,
+    rss_seconds=20,
+    rss_segment=5,
+    quick=True,
+)
+POOL = 10  # the service's default OTS_DB_POOL_MAX: the connections it actually uses
+PROBE = 64  # the one concurrency of the size, sweeper, rss and profile runs
+
+
+@dataclass(frozen=True)
+class Context:
+    plan: Plan
+    work: Path  # scratch: the embedded PostgreSQL, key files, Redis
+    logs: Path  # the servers' output
+    database_url: str | None  # DATABASE_URL, else an embedded server of our own
+    command: str  # as typed, for RESULTS.md
+
+    def keys(self, name: str) -> Path:
+        return self.work / f"keys-{name}.txt"

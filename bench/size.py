@@ -1,0 +1,39 @@
+"""`size`: conceal and reveal throughput and p99 with few live secrets, then with many
+(1,000 vs 1,000,000: filler rows made in bulk, see bench/fill.py). Not interleaved: the
+table only grows; each phase runs its repetitions back to back."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bench import fill, load, pg, seed, servers
+from bench import workloads as w
+from bench.plan import PROBE, Context
+from bench.results import Report, Run
+from bench.servers import Server
+
+SMALL = 1000
+
+
+def size(ctx: Context) -> Report:
+    report = Report("size", ctx.command)
+    with pg.database(ctx.database_url, ctx.work) as db, servers.service(db, ctx.logs) as ours:
+        load.run(ours, w.conceal(), 16, 2)  # warm-up
+        fill.secrets(db.url, 1, SMALL)
+        report.runs += _phase(ctx, db, ours, SMALL)
+        fill.secrets(db.url, SMALL + 1, ctx.plan.live_rows)
+        report.runs += _phase(ctx, db, ours, ctx.plan.live_rows)
+    return report
+
+
+def _phase(ctx: Context, db: pg.Database, ours: Server, rows: int) -> list[Run]:
+    live = int(pg.sql(db.url, "SELECT count(*) FROM secrets")[0][0])
+    label = f"{rows:,} filler, {live:,} live at start"
+    runs = []
+    for rep in range(ctx.plan.reps):
+        made = load.run(ours, w.conceal(), PROBE, ctx.plan.seconds, rep)
+        pairs = seed.ours(ours.url, int(made.rps * 2 * ctx.plan.seconds * 1.3) + 50)
+        keys = seed.write(ctx.keys(f"size-{rows}-{rep}"), w.reveal_paths(pairs))
+        used = load.run(ours, w.reveal(keys), PROBE, ctx.plan.seconds, rep)
+        runs += [replace(run, note=f"{label}; {run.note}".strip("; ")) for run in (made, used)]
+    return runs

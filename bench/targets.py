@@ -1,0 +1,107 @@
+"""Issue 9's targets, each checked against what the subcommands measured (a target whose
+subcommand has not run is left out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.tables import by_key, median, paired_ratio, rate
+
+Row = list[object]
+PEER_FACTOR = 1.5  # at least 1.5x SnapPass
+SQL_SHARE = 0.5  # at least 50 % of the pgbench ceiling
+P99_MS, P99_AT = 50.0, 64  # p99 under 50 ms at 64 connections
+LAG_MS = 10.0
+SIZE_SLACK = 0.15  # within 15 %
+SWEEP_ROWS_PER_S = 20_000
+SWEEP_P99_RAISE_PCT = 25.0
+RSS_GROWTH_PCT = 10.0
+
+
+def rows(found: dict[str, Any]) -> list[Row]:
+    compare = found.get("compare")
+    out: list[Row] = []
+    if compare:
+        out += _ratios(compare, "snappass", PEER_FACTOR, "x SnapPass")
+        out += _ratios(compare, "sql", SQL_SHARE, "x the SQL ceiling")
+        out += _p99(compare)
+    for name, check in (("lag", _lag), ("size", _size), ("sweeper", _sweeper), ("rss", _rss)):
+        if found.get(name):
+            out += check(found[name])
+    return out
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def _ratios(data: dict[str, Any], peer: str, goal: float, what: str) -> list[Row]:
+    groups = by_key(data["runs"])
+    out: list[Row] = []
+    for workload in ("conceal", "reveal"):
+        for c in sorted({k[2] for k in groups if k[:2] == ("ours", workload)}):
+            value = paired_ratio(groups, ("ours", workload, c), (peer, workload, c))
+            if value is not None:
+                target = f"{workload} at c={c}: at least {goal}{what}"
+                out.append([target, f"{value:.2f}", _met(value >= goal)])
+    return out
+
+
+def _p99(data: dict[str, Any]) -> list[Row]:
+    groups = by_key(data["runs"])
+    out: list[Row] = []
+    for workload in ("conceal", "reveal"):
+        runs = groups.get(("ours", workload, P99_AT))
+        if runs:
+            p99 = median(runs, lambda r: r.p99_ms)
+            target = f"{workload} p99 at {P99_AT} connections under {P99_MS:.0f} ms"
+            out.append([target, f"{p99:.1f} ms", _met(p99 < P99_MS)])
+    return out
+
+
+def _lag(data: dict[str, Any]) -> list[Row]:
+    p99 = data["extra"]["busy"]["p99_ms"]
+    target = f"loop lag p99 under {LAG_MS:.0f} ms at full passphrase load"
+    return [[target, f"{p99:.1f} ms (probe)", _met(p99 < LAG_MS)]]
+
+
+def _size(data: dict[str, Any]) -> list[Row]:
+    """The first phase (few rows) against the last (many), per workload."""
+    phases: dict[str, dict[str, list[Any]]] = {}
+    for run in data["runs"]:
+        phase = phases.setdefault(run.note.split(" filler")[0], {})
+        phase.setdefault(run.workload, []).append(run)
+    small, large = next(iter(phases.values())), list(phases.values())[-1]
+    out: list[Row] = []
+    for workload, before in small.items():
+        speed = median(large[workload], rate) / median(before, rate)
+        p99 = median(large[workload], lambda r: r.p99_ms) / median(before, lambda r: r.p99_ms)
+        ok = speed >= 1 - SIZE_SLACK and p99 <= 1 + SIZE_SLACK
+        target = f"{workload} flat with size (within {100 * SIZE_SLACK:.0f} %)"
+        out.append([target, f"req/s x{speed:.2f}, p99 x{p99:.2f}", _met(ok)])
+    return out
+
+
+def _sweeper(data: dict[str, Any]) -> list[Row]:
+    speed = data["extra"]["rows_per_second"]
+    before, during = data["runs"][0].p99_ms, data["runs"][1].p99_ms
+    raised = 100 * (during / before - 1)
+    return [
+        [
+            f"sweeper at least {SWEEP_ROWS_PER_S:,} rows/s under load",
+            f"{speed:,.0f} rows/s",
+            _met(speed >= SWEEP_ROWS_PER_S),
+        ],
+        [
+            f"... raising the lifecycle p99 by under {SWEEP_P99_RAISE_PCT:.0f} %",
+            f"{raised:+.0f} %",
+            _met(raised < SWEEP_P99_RAISE_PCT),
+        ],
+    ]
+
+
+def _rss(data: dict[str, Any]) -> list[Row]:
+    x = data["extra"]
+    text = f"{x['growth_pct']:+.1f} % over {x['requests']:,} requests (target: 1,000,000)"
+    target = f"RSS growth under {RSS_GROWTH_PCT:.0f} % under sustained load"
+    return [[target, text, _met(x["growth_pct"] < RSS_GROWTH_PCT)]]

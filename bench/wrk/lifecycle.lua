@@ -1,0 +1,39 @@
+-- The service's full lifecycle, chained on responses: conceal -> reveal -> receipt.
+-- A thread keeps a queue of follow-ups; a connection that finds it empty starts a new
+-- conceal. Keys come from the response bodies (receipt key first, then share key).
+local common = require "common"
+setup = common.setup
+done = common.done
+
+local queue, receipt_of = {}, {}
+local conceal, json
+
+function init(args)
+  json = { ["Content-Type"] = "application/json" }
+  conceal = wrk.format("POST", "/api/v2/secret/conceal", json, os.getenv("BENCH_BODY"))
+end
+
+function request()
+  return table.remove(queue, 1) or conceal
+end
+
+function response(status, headers, body)
+  if status ~= 200 then
+    return
+  end
+  local share = body:match('"secret_identifier": "(%w+)"')
+  if share then
+    receipt_of[share] = body:match('"identifier": "(%w+)"')
+    local reveal = "/api/v2/secret/" .. share .. "/reveal"
+    queue[#queue + 1] = wrk.format("POST", reveal, json, '{"continue": true}')
+    return
+  end
+  if body:find('"secret_value"', 1, true) then
+    local key = body:match('"key": "(%w+)"')
+    local receipt = receipt_of[key]
+    receipt_of[key] = nil
+    if receipt then
+      queue[#queue + 1] = wrk.format("GET", "/api/v2/private/" .. receipt)
+    end
+  end
+end
