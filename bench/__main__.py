@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
+import shutil
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from bench import compare, passphrase, profile, report, rss, size, sweeper
-from bench.plan import FULL, QUICK, Context
+from bench.plan import FULL, QUICK, Context, Plan
 from bench.results import RESULTS, Report
 
 SUBCOMMANDS: dict[str, Callable[[Context], Report]] = {
@@ -30,29 +32,51 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     names = list(SUBCOMMANDS) if args.command == "all" else [args.command]
     names = [] if args.command == "report" else names
-    command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
-    for name in names:
+    command = " ".join(["python -m bench", *_shown(args), args.command])
+    failed = [name for name in names if not _measure(name, args, command)]
+    print(f"bench: wrote {report.write()}", flush=True)
+    if failed:
+        print(f"bench: failed: {', '.join(failed)} (see above)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _measure(name: str, args: argparse.Namespace, command: str) -> bool:
+    """One subcommand, its results saved; a failure is reported and the others still run."""
+    logs = RESULTS / "logs" / name
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir(parents=True)
+    print(f"bench: {name} ...", flush=True)
+    try:
         with tempfile.TemporaryDirectory(prefix="ots-bench-") as tmp:
-            logs = RESULTS / "logs" / name
-            logs.mkdir(parents=True, exist_ok=True)
-            ctx = Context(
-                QUICK if args.quick else FULL, Path(tmp), logs, args.database_url, command
-            )
-            print(f"bench: {name} ...", flush=True)
-            print(f"bench: {name} -> {SUBCOMMANDS[name](ctx).save()}", flush=True)
-        print(f"bench: wrote {report.write(_preface(args.note))}", flush=True)
-    if not names:
-        print(f"bench: wrote {report.write(_preface(args.note))}")
-    return 0
+            ctx = Context(_plan(args), Path(tmp), logs, args.database_url, command)
+            measured = SUBCOMMANDS[name](ctx)
+    except Exception:  # a long run should still measure (and report) the rest
+        traceback.print_exc()
+        return False
+    measured.note = args.note
+    print(f"bench: {name} -> {measured.save()}", flush=True)
+    return True
 
 
-def _preface(note: str) -> str:
-    conditions = f"\n\n**Conditions:** {note}" if note else ""
-    return (
-        "# Benchmark results (issue 9)\n\n"
-        "Written by `make bench` (`python -m bench all`); each section names the command "
-        "that measured it. How to read and reproduce: see bench/README.md." + conditions
-    )
+def _shown(args: argparse.Namespace) -> list[str]:
+    """The options that shape the run, as typed; not the URL (it may hold a password) nor
+    the note (RESULTS.md shows it apart)."""
+    shown = ["--quick"] if args.quick else []
+    for name in ("seconds", "concurrency", "reps"):
+        if getattr(args, name):
+            shown.append(f"--{name} {getattr(args, name)}")
+    return shown
+
+
+def _plan(args: argparse.Namespace) -> Plan:
+    plan = QUICK if args.quick else FULL
+    if args.seconds:
+        plan = replace(plan, seconds=args.seconds)
+    if args.concurrency:
+        plan = replace(plan, concurrencies=tuple(int(c) for c in args.concurrency.split(",")))
+    if args.reps:
+        plan = replace(plan, reps=args.reps)
+    return plan
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,7 +88,10 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("DATABASE_URL"),
         help="a PostgreSQL server to use (a fresh database on it); default: embedded",
     )
-    parser.add_argument("--note", default="", help="the conditions, for RESULTS.md")
+    parser.add_argument("--seconds", type=int, help="length of one load run (plan's default)")
+    parser.add_argument("--concurrency", help="connections, comma-separated (e.g. 16,64,256)")
+    parser.add_argument("--reps", type=int, help="interleaved repetitions")
+    parser.add_argument("--note", default="", help="the conditions, kept with the results")
     return parser
 
 

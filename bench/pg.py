@@ -70,8 +70,11 @@ def _embedded(data_dir: Path) -> Iterator[Database]:
     admin = server.get_uri("postgres")
     sql(admin, *(f"ALTER SYSTEM SET {k} = '{v}'" for k, v in SERVER_SETTINGS.items()), "SELECT 1")
     _restart(server)
-    url = embedded.database_url(server, "bench")
-    yield _prepared(url, server.get_pid())
+    try:
+        url = embedded.database_url(server, "bench")
+        yield _prepared(url, server.get_pid())
+    finally:
+        server.cleanup()  # now, not at exit: one subcommand's server must not outlive it
 
 
 def _restart(server: Any) -> None:

@@ -21,13 +21,13 @@ class Plan:
 
 
 FULL = Plan(
-    seconds=8,
+    seconds=6,
     concurrencies=(16, 64, 256),
     reps=3,
     live_rows=1_000_000,
     expired_rows=1_000_000,
     sweep_window=120,
-    rss_seconds=240,
+    rss_seconds=180,
     rss_segment=20,
 )
 QUICK = Plan(

@@ -18,9 +18,16 @@ SYSTEMS = (
 )
 
 
-def write(preface: str) -> Path:
+PREFACE = """# Benchmark results (issue 9)
+
+Written by `make bench` (`python -m bench all`), or one subcommand at a time; each section
+names the command that measured it, when, and under what conditions. Setup and how to
+reproduce: bench/README.md."""
+
+
+def write() -> Path:
     found = {name: results.load(name) for name in sections.ORDER}
-    parts = [preface]
+    parts = [PREFACE]
     compare = found.pop("compare")
     if compare:
         parts += [sections.header("Side by side", compare), side_by_side(compare), ratios(compare)]

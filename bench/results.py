@@ -45,6 +45,7 @@ class Report:
     command: str
     runs: list[Run] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    note: str = ""  # the conditions, as the person running it describes them
     started: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S %Z"))
 
     def save(self) -> Path:
