@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 import asyncpg
@@ -81,9 +81,16 @@ class Store:
             try:
                 yield conn
             finally:
-                await self.pool.release(conn)
+                await self._release(conn)
         except UNAVAILABLE as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def _release(self, conn: asyncpg.pool.PoolConnectionProxy) -> None:
+        """By now the work has committed or rolled back. A connection that dies while the
+        pool resets it (asyncpg then terminates it; the next acquire opens a new one) must
+        not turn a committed reveal into a 503: its value would be gone, never shown."""
+        with suppress(*UNAVAILABLE):
+            await self.pool.release(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Db]:
