@@ -132,28 +132,31 @@ async def peek_secret_of(db: Db, receipt_id: bytes) -> LiveSecret | None:
     return None if row is None else LiveSecret(**row)
 
 
-LOCK = "SELECT id FROM secrets WHERE id = $1 AND expires_at > now() FOR UPDATE"
-FINISH = """
-WITH gone AS (DELETE FROM secrets WHERE id = $1 RETURNING receipt_id)
+# One statement, one round trip: lock the live row, delete it, close its receipt. A
+# concurrent caller waits on the row lock; once the winner commits, its lock finds no
+# live row, so it deletes and closes nothing and gets no row back.
+CONSUME = """
+WITH locked AS (
+    SELECT id FROM secrets WHERE id = $1 AND expires_at > now() FOR UPDATE
+), gone AS (
+    DELETE FROM secrets s USING locked WHERE s.id = locked.id RETURNING s.receipt_id
+)
 UPDATE receipts r
    SET state = $2, share_key_sealed = NULL, updated_at = now(),
        received_at = CASE WHEN $2 = 'received' THEN now() END,
        burned_at = CASE WHEN $2 = 'burned' THEN now() END
   FROM gone
  WHERE r.id = gone.receipt_id
+RETURNING r.id
 """
 
 
 async def consume_secret(tx: Db, secret_id: bytes, final_state: str) -> bool:
-    """Lock the live row, delete it and close its receipt; False if someone got there first.
+    """Delete the live secret and close its receipt; False if someone got there first.
 
-    Must run inside a transaction: FOR UPDATE makes concurrent callers wait on the
-    row, and once the winner commits they find no live row and get False.
+    Run it inside the transaction that records the outcome, so both commit together.
     """
-    if await tx.fetchrow(LOCK, secret_id) is None:
-        return False
-    await tx.execute(FINISH, secret_id, final_state)
-    return True
+    return await tx.fetchval(CONSUME, secret_id, final_state) is not None
 
 
 # A receipt still 'new' whose secret is no longer live has expired (or, if its time

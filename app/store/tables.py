@@ -135,7 +135,8 @@ customers = Table(
 )
 
 # Request counters per client (a keyed hash of the address, or the account) and event,
-# in fixed windows; one upsert per request, shared by every pod.
+# in fixed windows; one upsert per request, shared by every pod. UNLOGGED (migration
+# 0004): the upsert's commit then waits for no WAL flush; a crash resets the counters.
 rate_counters = Table(
     "rate_counters",
     metadata,
@@ -144,6 +145,7 @@ rate_counters = Table(
     Column("window_start", DateTime(timezone=True), primary_key=True),
     Column("hits", Integer, nullable=False),
     Index(None, "window_start"),
+    prefixes=["UNLOGGED"],
 )
 
 # The audit trail: append-only (a trigger refuses UPDATE, DELETE and TRUNCATE), one row
