@@ -62,10 +62,11 @@ class SideBySide:
         return run
 
     def wanted(self, system: str, c: int) -> int:
-        """Links for one reveal run: the last reveal rate seen (else twice the create
-        rate), with room to spare; a thread that still runs out says so."""
-        rate = self.rates.get((system, "reveal", c)) or 2 * self.rates[(system, "conceal", c)]
-        return int(rate * self.ctx.plan.seconds * 1.3) + 50
+        """Links for one reveal run, with room to spare (rates wander between repetitions);
+        a thread that still runs out stops and the run says so."""
+        seen = self.rates.get((system, "reveal", c), 0.0)
+        rate = max(seen, self.rates[(system, "conceal", c)])
+        return int(rate * self.ctx.plan.seconds * 1.8) + 100
 
     def ours_reveal(self, c: int, rep: int) -> Run:
         pairs = seed.ours(self.ours.url, self.wanted("ours", c))

@@ -27,7 +27,7 @@ SELECT sha256(int8send(k)), sha256(int8send(-k)), 1, {sealed_104}, 64,
 # 90 bytes: a 50-character link key sealed (24-byte nonce + 16-byte tag); 104: a 64-byte value.
 SEALED = "substring(decode(repeat(md5(k::text), 7), 'hex') FROM 1 FOR {})"
 PER_CLIENT = (
-    "(SELECT {base}::bigint + c * 10000000 + n AS k"
+    "(SELECT {base}::bigint + c::bigint * 10000000 + n AS k"
     " FROM generate_series(0, {last_client}) c, generate_series(1, {each}) n) AS g"
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.plan import POOL
 from bench.tables import by_key, median, paired_ratio, rate
 
 Row = list[object]
@@ -24,6 +25,7 @@ def rows(found: dict[str, Any]) -> list[Row]:
     if compare:
         out += _ratios(compare, "snappass", PEER_FACTOR, "x SnapPass")
         out += _ratios(compare, "sql", SQL_SHARE, "x the SQL ceiling")
+        out += _ratios(compare, "sql", SQL_SHARE, f"x the SQL ceiling at {POOL}", POOL)
         out += _p99(compare)
     for name, check in (("lag", _lag), ("size", _size), ("sweeper", _sweeper), ("rss", _rss)):
         if found.get(name):
@@ -35,12 +37,16 @@ def _met(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
-def _ratios(data: dict[str, Any], peer: str, goal: float, what: str) -> list[Row]:
+def _ratios(
+    data: dict[str, Any], peer: str, goal: float, what: str, peer_c: int | None = None
+) -> list[Row]:
+    """ours / peer per workload and concurrency; the peer at the same concurrency, or at
+    `peer_c` (pgbench at the service's pool size)."""
     groups = by_key(data["runs"])
     out: list[Row] = []
     for workload in ("conceal", "reveal"):
         for c in sorted({k[2] for k in groups if k[:2] == ("ours", workload)}):
-            value = paired_ratio(groups, ("ours", workload, c), (peer, workload, c))
+            value = paired_ratio(groups, ("ours", workload, c), (peer, workload, peer_c or c))
             if value is not None:
                 target = f"{workload} at c={c}: at least {goal}{what}"
                 out.append([target, f"{value:.2f}", _met(value >= goal)])
