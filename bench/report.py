@@ -23,7 +23,8 @@ PREFACE = """# Benchmark results (issue 9)
 
 Written by `make bench` (`python -m bench all`), or one subcommand at a time; each section
 names the command that measured it, when, and under what conditions. Setup and how to
-reproduce: bench/README.md."""
+reproduce: bench/README.md. What stands between the service and the targets, with the
+evidence: bench/FINDINGS.md."""
 
 
 def write() -> Path:
