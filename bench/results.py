@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import procs
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -73,4 +75,18 @@ def conditions() -> dict[str, Any]:
         "load_average_1m_5m": f"{load1} {load5}",
         "python": sys.version.split()[0],
         "kernel": platform.release(),
+        "code": code_version(),
     }
+
+
+def code_version() -> str:
+    """The commit the service ran from, and whether its code differed from it."""
+    root = RESULTS.parent.parent
+    try:
+        commit = procs.run([procs.tool("git"), "-C", str(root), "rev-parse", "--short", "HEAD"])
+        changed = procs.run(
+            [procs.tool("git"), "-C", str(root), "status", "--porcelain", "app", "migrations"]
+        )
+    except (RuntimeError, SystemExit):
+        return "unknown (no git)"
+    return commit.strip() + (" with uncommitted changes in app/ or migrations/" if changed else "")

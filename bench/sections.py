@@ -33,7 +33,8 @@ def header(title: str, data: dict[str, Any]) -> str:
     note = f"\n\n**Conditions:** {data['note']}" if data.get("note") else ""
     return (
         f"## {title}\n\n`{data['command']}`, started {data['started']}; load average "
-        f"(1 min, 5 min) at the end: {cond['load_average_1m_5m']}, {cond['cpus']} CPUs." + note
+        f"(1 min, 5 min) at the end: {cond['load_average_1m_5m']}, {cond['cpus']} CPUs; "
+        f"code {cond.get('code', 'unknown')}." + note
     )
 
 

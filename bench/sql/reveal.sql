@@ -1,7 +1,7 @@
 -- pgbench (-M prepared, -D n=0): the statements one reveal issues, in order and in the
 -- same transactions: the rate-limit upsert and the peek (each autocommitted), then the
--- consuming transaction: lock the row, delete it and close the receipt
--- (app/store/secrets.py consume_secret), append the audit event (app/store/audit.py).
+-- consuming transaction: CONSUME (app/store/secrets.py: lock the row, delete it, close
+-- the receipt, in one statement) and the audit append (app/store/audit.py).
 -- Each client consumes its own pre-made secrets (bench/pgbench.py makes them), once each.
 \set n :n + 1
 \set k :base + :client_id * 10000000 + :n
@@ -20,14 +20,19 @@ SELECT s.id, s.receipt_id, s.key_id, s.ciphertext, s.passphrase_salt, s.value_by
   FROM secrets s JOIN receipts r ON r.id = s.receipt_id
  WHERE s.expires_at > now() AND s.id = sha256(int8send(:k::bigint));
 BEGIN;
-SELECT id FROM secrets WHERE id = sha256(int8send(:k::bigint)) AND expires_at > now() FOR UPDATE;
-WITH gone AS (DELETE FROM secrets WHERE id = sha256(int8send(:k::bigint)) RETURNING receipt_id)
+WITH locked AS (
+    SELECT id FROM secrets WHERE id = sha256(int8send(:k::bigint)) AND expires_at > now()
+       FOR UPDATE
+), gone AS (
+    DELETE FROM secrets s USING locked WHERE s.id = locked.id RETURNING s.receipt_id
+)
 UPDATE receipts r
    SET state = :state, share_key_sealed = NULL, updated_at = now(),
        received_at = CASE WHEN :state::text = 'received' THEN now() END,
        burned_at = CASE WHEN :state::text = 'burned' THEN now() END
   FROM gone
- WHERE r.id = gone.receipt_id;
+ WHERE r.id = gone.receipt_id
+RETURNING r.id;
 SELECT seq, chain_hash, now() AS at FROM audit_heads WHERE part = :part::smallint FOR UPDATE \gset
 \set next :seq + 1
 WITH appended AS (
