@@ -161,9 +161,12 @@ class Settings:
 
 
 def default_hash_workers() -> int:
-    """The CPUs this process may run on (a container's cpuset), at most 4: os.cpu_count()
-    would count a big node's cores and let argon2 outgrow the pod's memory limit."""
-    return max(1, min(len(os.sched_getaffinity(0)), 4))
+    """One less than the CPUs this process may run on (a container's cpuset), at least 1
+    and at most 4. One CPU stays free for the event loop: with every CPU hashing, the
+    loop waited up to 48 ms for a core under passphrase load (bench/FINDINGS.md).
+    os.cpu_count() would count a big node's cores and let argon2 outgrow the pod's
+    memory limit."""
+    return max(1, min(len(os.sched_getaffinity(0)) - 1, 4))
 
 
 def body_limit(max_secret_bytes: int) -> int:
