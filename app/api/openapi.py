@@ -1,33 +1,38 @@
-"""The OpenAPI 3.1 document of /api/v2, served at /api/v2/openapi.json and kept true by
-tests that validate real responses against it (tests/test_openapi.py)."""
+"""The OpenAPI 3.1 document of /api/v2 and /api/v1 (app/api/openapi_v1.py), served at
+/api/v2/openapi.json and kept true by tests that validate real responses against it
+(tests/test_openapi.py) and by a schemathesis run (tests/reliability/test_fuzz.py)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from aiohttp import web
 
 from app import __version__
-
-Schema = dict[str, Any]
-
-INT, STR, BOOL = {"type": "integer"}, {"type": "string"}, {"type": "boolean"}
-NULLABLE_INT: Schema = {"type": ["integer", "null"]}
-NULLABLE_STR: Schema = {"type": ["string", "null"]}
-KEY: Schema = {"type": "string", "pattern": "^[0-9a-z]+$"}
-
-
-def ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def obj(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
-    return {
-        "type": "object",
-        "required": list(required),
-        "properties": {**required, **(optional or {})},
-    }
-
+from app.api import openapi_v1
+from app.api.openapi_schema import (
+    BOOL,
+    FLAG,
+    INT,
+    KEY,
+    NULLABLE_INT,
+    NULLABLE_STR,
+    PASSPHRASE_GUESS,
+    SET_NAMES,
+    STR,
+    Schema,
+    create_fields,
+    generate_length,
+    key_param,
+    links,
+    nullable,
+    obj,
+    operation,
+    request_body,
+    required_body,
+    responses,
+    secured,
+)
+from app.config import Settings
+from app.keys import SETTINGS
 
 FLAG_NAMES = (
     "is_viewed",
@@ -41,7 +46,6 @@ FLAG_NAMES = (
     "show_recipients",
 )
 FLAGS = dict.fromkeys(FLAG_NAMES, BOOL)
-SET_NAMES = ("uppercase", "lowercase", "numbers", "symbols", "exclude_ambiguous")
 SECRET = obj(
     {
         "identifier": KEY,
@@ -166,99 +170,111 @@ LOCALES = obj(
     }
 )
 
-COMMON_FIELDS: dict[str, Schema] = {
-    "ttl": INT,
-    "passphrase": STR,
-    "recipient": STR,
-    "share_domain": STR,
+RECORDS = {
+    "Error": ERROR,
+    "Created": CREATED,
+    "Shown": SHOWN,
+    "Receipt": RECEIPT_READ,
+    "Burned": BURNED,
+    "Recent": RECENT,
+    "Status": STATUS,
+    "Version": VERSION,
+    "Locales": LOCALES,
 }
-# The value must be there and non-empty; everything else is optional.
-CONCEAL_BODY = obj({"secret": obj({"secret": {"type": "string", "minLength": 1}}, COMMON_FIELDS)})
-GENERATE_BODY = obj(
-    {},
-    {
-        "secret": obj(
-            {},
-            {
-                **COMMON_FIELDS,
-                # 4: the shortest length that holds one character of each default set.
-                "length": {"type": "integer", "minimum": 4, "maximum": 128},
-                "character_sets": obj({}, dict.fromkeys(SET_NAMES, BOOL)),
-            },
-        )
-    },
-)
-CONSUME_BODY = obj({}, {"continue": BOOL, "passphrase": STR})
-KEY_PARAM = {"name": "key", "in": "path", "required": True, "schema": KEY}
 
 
-def _responses(ok: str, *errors: int) -> Schema:
-    out: Schema = {"200": {"description": "OK", "content": _json(ref(ok))}}
-    for status in errors:
-        out[str(status)] = {"description": "Error", "content": _json(ref("Error"))}
-    return out
-
-
-def _json(schema: Schema) -> Schema:
-    return {"application/json": {"schema": schema}}
-
-
-def _op(op_id: str, ok: str, *errors: int, body: str | None = None, key: bool = False) -> Schema:
-    operation: Schema = {"operationId": op_id, "responses": _responses(ok, *errors)}
-    if body:
-        operation["requestBody"] = {"required": False, "content": _json(ref(body))}
-    if key:
-        operation["parameters"] = [KEY_PARAM]
-    return operation
+def _bodies(settings: Settings) -> dict[str, Schema]:
+    """What the create rules accept, for this deployment's limits and share domains."""
+    create = create_fields(settings)
+    value = {"anyOf": [{"type": "string", "minLength": 1}, INT]}
+    options = {
+        "length": generate_length(settings.limits),
+        "character_sets": nullable(obj({}, dict.fromkeys(SET_NAMES, FLAG))),
+    }
+    return {
+        "ConcealBody": obj({"secret": obj({"secret": value}, create)}),
+        "GenerateBody": obj({}, {"secret": nullable(obj({}, {**create, **options}))}),
+        "ConsumeBody": obj({}, {"continue": FLAG, "passphrase": PASSPHRASE_GUESS}),
+    }
 
 
 COMMON = (400, 401, 413, 415, 422, 429, 503)
+READ = (401, 404, 429, 503)
+SHARE_KEY = "$response.body#/record/secret/key"
+RECEIPT_KEY = "$response.body#/record/metadata/key"
+CONFIRM: Schema = {"continue": True}
+CREATED_LINKS = links(
+    ("showSecret", SHARE_KEY, None),
+    ("reveal", SHARE_KEY, CONFIRM),
+    ("showReceipt", RECEIPT_KEY, None),
+    ("showReceiptAlias", RECEIPT_KEY, None),
+    ("burn", RECEIPT_KEY, CONFIRM),
+    ("burnAlias", RECEIPT_KEY, CONFIRM),
+)
 
 
-def document() -> Schema:
+def _v2(op_id: str, ok: str | None, *errors: int, body: str | None = None) -> Schema:
+    answers = responses(ok, "Error", errors)
+    return operation(op_id, "v2", answers, request_body(body) if body else None)
+
+
+def _receipt_paths(prefix: str, suffix: str) -> Schema:
+    """/private/... and its /receipt/... aliases."""
+    return {
+        f"/v2/{prefix}/{{key}}": {"get": _v2(f"showReceipt{suffix}", "Receipt", *READ)},
+        f"/v2/{prefix}/{{key}}/burn": {
+            "post": _v2(f"burn{suffix}", "Burned", *COMMON, 404, body="ConsumeBody")
+        },
+        f"/v2/{prefix}/recent": {"get": secured(_v2(f"recent{suffix}", "Recent", 401, 429, 503))},
+    }
+
+
+def _v2_paths() -> Schema:
+    conceal = required_body(_v2("conceal", "Created", *COMMON, body="ConcealBody"))
+    generate = _v2("generate", "Created", *COMMON, body="GenerateBody")
+    for created in (conceal, generate):
+        created["responses"]["200"]["links"] = CREATED_LINKS
+    return {
+        # GET on these two is `GET /secret/{key}` with that word as the key, as upstream
+        # routes it: always 404. Documented so that the Allow header (GET, POST) is true.
+        "/v2/secret/conceal": {"post": conceal, "get": _v2("showSecretConceal", None, *READ)},
+        "/v2/secret/generate": {"post": generate, "get": _v2("showSecretGenerate", None, *READ)},
+        "/v2/secret/{key}": {"get": _v2("showSecret", "Shown", *READ)},
+        "/v2/secret/{key}/reveal": {
+            "post": _v2("reveal", "Shown", *COMMON, 404, body="ConsumeBody")
+        },
+        **_receipt_paths("private", ""),
+        **_receipt_paths("receipt", "Alias"),
+        "/v2/status": {"get": _v2("status", "Status")},
+        "/v2/version": {"get": _v2("version", "Version")},
+        "/v2/supported-locales": {"get": _v2("supportedLocales", "Locales")},
+    }
+
+
+def _with_key_param(paths: Schema) -> Schema:
+    for path, item in paths.items():
+        if "{key}" in path:
+            item["parameters"] = [key_param()]
+    return paths
+
+
+def document(settings: Settings) -> Schema:
     return {
         "openapi": "3.1.0",
-        "info": {"title": "ots: Onetime Secret API v2", "version": __version__},
-        "servers": [{"url": "/api/v2"}],
+        "info": {"title": "ots: Onetime Secret API v2 and v1", "version": __version__},
+        "servers": [{"url": "/api"}],
         "components": {
             "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
-            "schemas": {
-                "Error": ERROR,
-                "Created": CREATED,
-                "Shown": SHOWN,
-                "Receipt": RECEIPT_READ,
-                "Burned": BURNED,
-                "Recent": RECENT,
-                "Status": STATUS,
-                "Version": VERSION,
-                "Locales": LOCALES,
-                "ConcealBody": CONCEAL_BODY,
-                "GenerateBody": GENERATE_BODY,
-                "ConsumeBody": CONSUME_BODY,
-            },
+            "schemas": {**RECORDS, **_bodies(settings), **openapi_v1.schemas(settings)},
         },
+        # Anonymous callers are welcome; sent credentials must be right (401 otherwise).
         "security": [{}, {"basic": []}],
-        "paths": {
-            "/secret/conceal": {"post": _op("conceal", "Created", *COMMON, body="ConcealBody")},
-            "/secret/generate": {"post": _op("generate", "Created", *COMMON, body="GenerateBody")},
-            "/secret/{key}": {"get": _op("showSecret", "Shown", 401, 404, 429, 503, key=True)},
-            "/secret/{key}/reveal": {
-                "post": _op("reveal", "Shown", *COMMON, 404, body="ConsumeBody", key=True)
-            },
-            "/private/{key}": {"get": _op("showReceipt", "Receipt", 401, 404, 429, 503, key=True)},
-            "/private/{key}/burn": {
-                "post": _op("burn", "Burned", *COMMON, 404, body="ConsumeBody", key=True)
-            },
-            "/private/recent": {"get": _op("recent", "Recent", 401, 429, 503)},
-            "/status": {"get": _op("status", "Status")},
-            "/version": {"get": _op("version", "Version")},
-            "/supported-locales": {"get": _op("supportedLocales", "Locales")},
-        },
+        "paths": _with_key_param({**_v2_paths(), **openapi_v1.paths()}),
     }
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(document())
+    return web.json_response(document(request.config_dict[SETTINGS]))
 
 
 def setup(app: web.Application) -> None:

@@ -120,12 +120,16 @@ def as_bool(value: Any) -> bool:
 
 
 def as_text(value: Any, field: str) -> str:
-    """A string field; numbers are accepted as their text, anything else is a shape error."""
+    """A string field; an integer (1, or JSON's 1.0 or 1e7 alike) counts as its decimal
+    text, anything else is a shape error: a fraction would not come back as it was sent
+    (1.10 as "1.1"), so it is refused rather than altered."""
     if value is None:
         return ""
     if isinstance(value, str):
         return _utf8(value, field)
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     raise ApiError(422, f"Incorrect payload format: {field} must be a string")
 
