@@ -76,7 +76,18 @@ def conditions() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "kernel": platform.release(),
         "code": code_version(),
+        "cpu_pressure_avg60": cpu_pressure(),
     }
+
+
+def cpu_pressure() -> str:
+    """Share of the last minute in which some runnable task waited for a CPU (PSI): how
+    much else wanted the cores while the run measured."""
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except OSError:
+        return "unknown"
+    return some.split()[2].removeprefix("avg60=") + " %"
 
 
 def code_version() -> str:

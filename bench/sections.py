@@ -34,6 +34,7 @@ def header(title: str, data: dict[str, Any]) -> str:
     return (
         f"## {title}\n\n`{data['command']}`, started {data['started']}; load average "
         f"(1 min, 5 min) at the end: {cond['load_average_1m_5m']}, {cond['cpus']} CPUs; "
+        f"CPU pressure (avg60) {cond.get('cpu_pressure_avg60', 'unknown')}; "
         f"code {cond.get('code', 'unknown')}." + note
     )
 
