@@ -1,6 +1,7 @@
 """Nothing readable at rest, byte for byte: after a workload with mixed fates and a
 checkpoint, no value, passphrase or link key appears in any file of the database server
-(tables, indexes, WAL, its log) nor in a `pg_dump` of the database."""
+(tables, indexes, WAL, and its log, which recorded every statement with its parameters)
+nor in a `pg_dump` of the database."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import re
 import shutil
 import subprocess
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -25,6 +28,7 @@ from tests.reliability.figures import publish
 # Values are tag + random base64: incompressible, so a plain copy could not hide in a
 # compressed TOAST chunk, and one tag to search for stands for all of them.
 VALUE_TAG, PASSPHRASE_TAG, CANARY_TAG = b"OTS-VALUE-MARK:", b"OTS-PASSPHRASE-MARK:", b"OTS-CANARY:"
+LOGGED_STATEMENT = b"INSERT INTO receipts"  # in the server log only if statements are logged
 SECRETS = 400  # half 64 B, half 4 KiB; a quarter with a passphrase
 BASE36_RUN = re.compile(rb"[0-9a-z]{50,}")  # a link key, maybe amid other letters
 SLOTS = asyncio.Semaphore(8)
@@ -53,6 +57,23 @@ def _dump(database_url: str) -> bytes:
         check=True,
     )
     return done.stdout
+
+
+@asynccontextmanager
+async def _every_statement_logged(db: asyncpg.Connection) -> AsyncIterator[None]:
+    """The noisiest setting: the server logs every statement with its parameters (and
+    those of failing ones), so the scan below also proves that no value, passphrase or
+    link key is ever sent to PostgreSQL in the clear, not only that none is stored."""
+    settings = ("log_statement", "log_parameter_max_length", "log_parameter_max_length_on_error")
+    for name, value in zip(settings, ("'all'", "-1", "-1"), strict=True):
+        await db.execute(f"ALTER SYSTEM SET {name} = {value}")
+    await db.fetchval("SELECT pg_reload_conf()")
+    try:
+        yield
+    finally:
+        for name in settings:
+            await db.execute(f"ALTER SYSTEM RESET {name}")
+        await db.fetchval("SELECT pg_reload_conf()")
 
 
 def _files(root: Path) -> list[Path]:
@@ -111,7 +132,8 @@ async def test_no_marker_in_any_database_file_or_dump(
     data_dir = Path(await db.fetchval("SHOW data_directory"))
     if not os.access(data_dir, os.R_OK):
         pytest.skip(f"the database files at {data_dir} are not readable from this process")
-    keys, generated_values = await _workload(client, db)
+    async with _every_statement_logged(db):
+        keys, generated_values = await _workload(client, db)
     # A canary stored in the clear, as large and random as the 4 KiB values, proves the
     # scan sees what a table (and its TOAST) holds.
     await db.execute("CREATE TABLE IF NOT EXISTS scan_canary (t text)")
@@ -122,11 +144,12 @@ async def test_no_marker_in_any_database_file_or_dump(
     await db.fetchval("SELECT pg_switch_wal()")
     fates = Counter(row["state"] for row in await db.fetch("SELECT state FROM receipts"))
     needles = [VALUE_TAG, PASSPHRASE_TAG, *generated_values]
-    hits = await asyncio.to_thread(_hits, data_dir, [*needles, CANARY_TAG], {*keys, canary_key})
+    proofs = [CANARY_TAG, LOGGED_STATEMENT]
+    hits = await asyncio.to_thread(_hits, data_dir, [*needles, *proofs], {*keys, canary_key})
     dump = await asyncio.to_thread(_dump, database_url)
     await db.execute("DROP TABLE scan_canary")
     dump_hits = _scan(dump, [*needles, CANARY_TAG], {*keys, canary_key})
-    canaries = [repr(CANARY_TAG)[2:-1], repr(canary_key[:24])[2:-1]]
+    canaries = [repr(proof[:24])[2:-1] for proof in (CANARY_TAG, canary_key, LOGGED_STATEMENT)]
     leaks = [hit for hit in hits if not any(canary in hit for canary in canaries)]
     dump_leaks = [hit for hit in dump_hits if hit not in (CANARY_TAG, canary_key)]
     files = await asyncio.to_thread(_files, data_dir)
@@ -143,6 +166,7 @@ async def test_no_marker_in_any_database_file_or_dump(
     assert (fates["received"], fates["new"]) == (200, 90), fates
     assert sorted(dump_hits) == sorted([CANARY_TAG, canary_key])  # the scans can see
     assert sum(canaries[1] in hit for hit in hits) >= 1  # both a tag and a link key
+    assert sum(canaries[2] in hit for hit in hits) >= 1  # the server log held every statement
     assert b"COPY public.secrets" in dump
     assert leaks == []
     assert dump_leaks == []
