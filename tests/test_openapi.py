@@ -4,16 +4,22 @@ schemas, and the requests sent here are valid under it."""
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import jsonschema
 from openapi_spec_validator import validate
+from pytest_aiohttp import AiohttpClient
+from yarl import URL
 
 from app import crypto
-from app.api.openapi import document
+from app.api.openapi import AUDIT_EVENT, FIRST_SECOND, LAST_SECOND, document
+from app.api.v2.audit import EVENT_FIELDS
 from app.config import DatabaseConfig, Settings
 from app.core.accounts import add_customer
 from app.keys import SERVICES
+from app.server import create_app
+from tests.conftest import make_settings
 from tests.factories import TEST_KEYS, Client, conceal, generate
 
 # As the `settings` fixture: the request schemas follow the deployment's host and limits.
@@ -38,11 +44,14 @@ def inline(schema: Any) -> Any:
     return schema
 
 
-def check(path: str, method: str, status: int, body: Any) -> None:
+def check(path: str, method: str, status: int, body: Any, headers: Any = None) -> None:
     responses = DOC["paths"][path][method]["responses"]
     assert str(status) in responses, f"{method.upper()} {path} does not document {status}"
     schema = inline(responses[str(status)]["content"]["application/json"]["schema"])
     jsonschema.Draft202012Validator(schema).validate(body)
+    for name, header in responses[str(status)].get("headers", {}).items():
+        assert name in headers, f"{method.upper()} {path} {status} lacks {name}"
+        jsonschema.Draft202012Validator(header["schema"]).validate(headers[name])
 
 
 def request_is_valid(path: str, method: str, body: Any) -> bool:
@@ -60,7 +69,7 @@ async def call(
         assert request_is_valid(template, method.lower(), kwargs["json"]) is valid
     response = await client.request(method, f"{API}{path}", **kwargs)
     body = await response.json()
-    check(template, method.lower(), response.status, body)
+    check(template, method.lower(), response.status, body, response.headers)
     return body
 
 
@@ -200,3 +209,108 @@ async def test_numbers_are_read_as_the_document_says(client: Client) -> None:
             client, "POST", "/v2/secret/conceal", "/v2/secret/conceal", valid=False, json=sent
         )
         assert refused["message"].startswith("Incorrect payload format")
+
+
+AUDIT = "/v2/audit"
+ADMIN = "auditor@example.com"
+
+
+def query_is_valid(path: str, name: str, value: Any) -> bool:
+    """Whether the text of a query parameter is valid under the document, as a string or,
+    when it is an integer's decimal text, as that integer."""
+    (param,) = (p for p in DOC["paths"][path]["get"]["parameters"] if p["name"] == name)
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    validator = jsonschema.Draft202012Validator(param["schema"], format_checker=checker)
+    text = str(value)
+    as_integer = re.fullmatch(r"-?[0-9]+", text) is not None
+    return validator.is_valid(text) or (as_integer and validator.is_valid(int(text)))
+
+
+async def audit(client: Client, auth: dict[str, str] | None = None, **query: Any) -> Any:
+    """GET /audit, whose query parameters must be valid under the document (a query
+    string carries text; an integer stands for its decimal text)."""
+    for name, value in query.items():
+        assert query_is_valid(AUDIT, name, value) is True, (name, value)
+    path = str(URL(AUDIT).with_query({k: str(v) for k, v in query.items()}))
+    return await call(client, "GET", path, AUDIT, headers=auth or {})
+
+
+async def admin_auth(client: Client) -> dict[str, str]:
+    return basic(ADMIN, await add_customer(client.app[SERVICES], ADMIN, "basic", admin=True))
+
+
+async def test_audit_pages_match(client: Client) -> None:
+    auth = await admin_auth(client)  # token.created
+    for n in range(3):
+        await conceal(client, f"v{n}")  # secret.created
+    first = await audit(client, auth, limit=2)
+    assert (first["count"], len(first["records"])) == (2, 2)
+    assert list(first["records"][0]) == list(EVENT_FIELDS)
+    assert set(AUDIT_EVENT["properties"]) == set(EVENT_FIELDS)
+    rest = await audit(client, auth, after=first["next_after"], limit=1000)
+    assert rest["next_after"] is None  # the last page
+    ids = [record["id"] for record in first["records"] + rest["records"]]
+    assert ids == sorted(ids)
+    events = {record["event"] for record in rest["records"]}
+    assert {"secret.created", "audit.read"} <= events  # the first read is recorded too
+    for since in ("9999-01-01", LAST_SECOND):
+        assert (await audit(client, auth, since=since))["count"] == 0
+    for until in ("1970-01-01T00:00:01+00:00", 1):
+        assert (await audit(client, auth, until=until))["count"] == 0
+
+
+async def test_audit_takes_every_documented_value(client: Client) -> None:
+    """The ends of the documented ranges, and what is never rejected but clamped."""
+    auth = await admin_auth(client)
+    moments = ("0001-01-01T00:00:00+14:00", "0001-01-01", FIRST_SECOND)
+    for since in moments:
+        assert (await audit(client, auth, since=since))["count"] > 0
+    for until in ("9999-12-31T23:59:59-14:00", "9999-12-31", LAST_SECOND):
+        assert (await audit(client, auth, since=moments[0], until=until))["count"] > 0
+    for after in ("1e300", "99999999999999999999", "-5", "x", ""):
+        await audit(client, auth, after=after)
+    for limit in ("0", "-1", "x", "5000", "1e300", "2.9"):
+        await audit(client, auth, limit=limit)
+    assert (await audit(client, auth, limit="2.9"))["count"] == 2
+
+
+async def test_audit_errors_match(client: Client) -> None:
+    auth = await admin_auth(client)
+    token = await add_customer(client.app[SERVICES], EMAIL, "basic")
+    for refused in ("yesterday", "", "2025-13-01", "99999999999999", "1.5"):
+        assert query_is_valid(AUDIT, "since", refused) is False
+        body = await call(client, "GET", f"{AUDIT}?since={refused}", AUDIT, headers=auth)
+        assert body["error_type"] == "FormError"
+        body = await call(client, "GET", f"{AUDIT}?until={refused}", AUDIT, headers=auth)
+        assert body["error_type"] == "FormError"
+    wrong: tuple[dict[str, str], ...] = (
+        {},
+        basic(ADMIN, "not-the-token"),
+        basic("nobody@example.com", "x"),
+        {"Authorization": "Basic %%%"},
+        {"Authorization": "Bearer x"},
+    )
+    # Who may read comes first, whatever the parameters say.
+    for query in ("", "?since=yesterday"):
+        for headers in wrong:
+            body = await call(client, "GET", AUDIT + query, AUDIT, headers=headers)
+            assert body["error_type"] == "Unauthorized"
+        body = await call(client, "GET", AUDIT + query, AUDIT, headers=basic(EMAIL, token))
+        assert body["error_type"] == "Forbidden"
+
+
+async def test_audit_unavailable_matches(aiohttp_client: AiohttpClient, settings: Settings) -> None:
+    small = make_settings(
+        settings,
+        database=DatabaseConfig(url=settings.database.url, pool_max=1, acquire_timeout=0.3),
+    )
+    client: Client = await aiohttp_client(create_app(small))
+    auth = await admin_auth(client)
+    async with client.app[SERVICES].store.pool.acquire():
+        body = await call(client, "GET", AUDIT, AUDIT, headers=auth)
+    assert body["error_type"] == "ServiceUnavailable"
+
+
+async def test_the_document_describes_itself(client: Client) -> None:
+    body = await call(client, "GET", "/v2/openapi.json", "/v2/openapi.json")
+    assert body == DOC

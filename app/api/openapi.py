@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from aiohttp import web
 
 from app import __version__
@@ -26,6 +28,7 @@ from app.api.openapi_schema import (
     nullable,
     obj,
     operation,
+    query_param,
     request_body,
     required_body,
     responses,
@@ -170,6 +173,38 @@ LOCALES = obj(
     }
 )
 
+HEX: Schema = {"type": "string", "pattern": "^([0-9a-f]{2})+$"}
+AUDIT_EVENT = obj(
+    {
+        "id": INT,
+        "at": {"type": "string", "format": "date-time"},
+        "event": STR,
+        "outcome": STR,
+        "actor": STR,
+        "client_ip": NULLABLE_STR,
+        "user_agent": NULLABLE_STR,
+        "request_id": NULLABLE_STR,
+        "receipt_ref": nullable(HEX),
+        "detail": NULLABLE_STR,
+        "part": INT,
+        "seq": INT,
+        "chain_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    }
+)
+AUDIT_PAGE = obj(
+    {
+        "success": {"const": True},
+        "count": INT,
+        "records": {"type": "array", "items": AUDIT_EVENT},
+        "next_after": {
+            "description": "The last record's id when the page is full (send it as `after` "
+            "for the next page); null on the last page.",
+            "type": ["integer", "null"],
+        },
+    }
+)
+DOCUMENT = obj({"openapi": STR, "info": {"type": "object"}, "paths": {"type": "object"}})
+
 RECORDS = {
     "Error": ERROR,
     "Created": CREATED,
@@ -180,6 +215,8 @@ RECORDS = {
     "Status": STATUS,
     "Version": VERSION,
     "Locales": LOCALES,
+    "AuditPage": AUDIT_PAGE,
+    "Document": DOCUMENT,
 }
 
 
@@ -248,7 +285,61 @@ def _v2_paths() -> Schema:
         "/v2/status": {"get": _v2("status", "Status")},
         "/v2/version": {"get": _v2("version", "Version")},
         "/v2/supported-locales": {"get": _v2("supportedLocales", "Locales")},
+        "/v2/audit": {"get": _audit()},
+        "/v2/openapi.json": {"get": _v2("openapi", "Document")},
     }
+
+
+# Epoch seconds of the first and the last second that Python dates can hold.
+FIRST_SECOND = int(datetime(1, 1, 1, tzinfo=UTC).timestamp())
+LAST_SECOND = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
+MOMENT: Schema = {
+    "type": ["string", "integer"],
+    "anyOf": [
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "format": "date"},
+        {"type": "integer", "minimum": FIRST_SECOND, "maximum": LAST_SECOND},
+    ],
+    "examples": ["2025-01-31T12:00:00Z", "2025-01-31", 1738324800],
+}
+_READ_AS = (
+    "An ISO 8601 date, or date and time (UTC unless it has an offset), or epoch seconds; "
+    "any other text is a 422."
+)
+AUDIT_PARAMS = [
+    query_param(
+        "since",
+        MOMENT,
+        f"Events at or after this moment. {_READ_AS} Default: 0 (1970-01-01T00:00:00Z).",
+    ),
+    query_param("until", MOMENT, f"Events before this moment. {_READ_AS} Default: no end."),
+    query_param(
+        "after",
+        {"default": 0, "examples": [0]},
+        "Events whose `id` is larger: the previous page's `next_after`. Never rejected: "
+        "numeric text counts as its number (truncated); below 0, or not a number, is 0.",
+    ),
+    query_param(
+        "limit",
+        {"default": 100, "examples": [100]},
+        "Events per page, 1 to 1000. Never rejected: numeric text counts as its number "
+        "(truncated) and is clamped into [1, 1000]; 0, empty or not a number is 100.",
+    ),
+]
+
+
+AUDIT_DESCRIPTION = (
+    "The audit trail, a page at a time, in `id` order. Admin accounts only (`python -m app "
+    "customers add --admin`): any other account gets 403. Each read is itself recorded "
+    "(`audit.read`)."
+)
+
+
+def _audit() -> Schema:
+    read = secured(_v2("auditEvents", "AuditPage", 401, 403, 422, 503))
+    read["description"] = AUDIT_DESCRIPTION
+    read["parameters"] = AUDIT_PARAMS
+    return read
 
 
 def _with_key_param(paths: Schema) -> Schema:

@@ -50,6 +50,10 @@ def key_param(name: str = "key") -> Schema:
     return {"name": name, "in": "path", "required": True, "schema": KEY}
 
 
+def query_param(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "description": description, "schema": schema}
+
+
 TTL: Schema = {
     "description": "Seconds. Never rejected: clamped into [60, the plan's maximum]. "
     "Numeric text counts as its number; anything else counts as 0, so as the minimum.",
@@ -127,12 +131,25 @@ def nullable(schema: Schema) -> Schema:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+_SECONDS: Schema = {"type": "string", "pattern": "^[0-9]+$"}
+# Every error of these statuses carries the header (app/api/errors.py).
+ERROR_HEADERS: dict[int, tuple[str, Schema, str]] = {
+    401: ("WWW-Authenticate", {"const": 'Basic realm="ots"'}, "Send HTTP Basic credentials."),
+    429: ("Retry-After", _SECONDS, "Seconds to wait before trying again."),
+    503: ("Retry-After", _SECONDS, "Seconds to wait before trying again."),
+}
+
+
 def responses(ok: str | None, error: str, statuses: Iterable[int]) -> Schema:
     """200 with the component `ok` (if any), and the component `error` for each status."""
     out = {} if ok is None else {"200": {"description": "OK", "content": content(ref(ok))}}
     for status in statuses:
         phrase = HTTPStatus(status).phrase
         out[str(status)] = {"description": phrase, "content": content(ref(error))}
+        if status in ERROR_HEADERS:
+            name, schema, meaning = ERROR_HEADERS[status]
+            header = {"description": meaning, "required": True, "schema": schema}
+            out[str(status)]["headers"] = {name: header}
     return out
 
 

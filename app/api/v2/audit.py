@@ -11,20 +11,28 @@ from app.api.auth import caller_of
 from app.api.parsing import as_int
 from app.api.v2 import routes
 from app.core import trail
+from app.core.errors import Forbidden, NotAuthorized
 from app.keys import SERVICES
 from app.store.audit import Row
 
 DEFAULT_LIMIT = 100
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+_FIRST, _LAST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+_LAST_ID = 2**63 - 1  # audit_events.id is a bigint
 
 
 async def events(request: web.Request) -> web.Response:
     """`since`/`until` (ISO 8601 or epoch), `after` (the last id seen), `limit` (<= 1000)."""
     caller = await caller_of(request)
+    # Who may read comes before what was asked: a bad `since` is no business of a stranger.
+    if caller.anonymous:
+        raise NotAuthorized
+    if not caller.admin:
+        raise Forbidden
     query = request.query
-    since = trail.moment(query.get("since", "0"), "since")
-    until = trail.moment(query["until"], "until") if "until" in query else _FAR_FUTURE
-    after = max(as_int(query.get("after")) or 0, 0)
+    since = _in_utc(trail.moment(query.get("since", "0"), "since"))
+    until = _in_utc(trail.moment(query["until"], "until")) if "until" in query else _FAR_FUTURE
+    after = min(max(as_int(query.get("after")) or 0, 0), _LAST_ID)
     limit = min(max(as_int(query.get("limit")) or DEFAULT_LIMIT, 1), trail.PAGE_LIMIT)
     rows = await trail.page(request.config_dict[SERVICES], caller, since, until, after, limit)
     return web.json_response(
@@ -35,6 +43,15 @@ async def events(request: web.Request) -> web.Response:
             "next_after": rows[-1].id if len(rows) == limit else None,
         }
     )
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """asyncpg converts to UTC, which overflows for a moment whose offset takes it before
+    year 1 or past 9999 (0001-01-01T00:00+01:00): before or after every event, so clamped."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return _FIRST if moment.year == 1 else _LAST
 
 
 EVENT_FIELDS = (
