@@ -19,20 +19,9 @@ import pytest
 
 from tests.conftest import throwaway_database
 from tests.reliability.figures import publish
-from tests.reliability.test_db_faults import (
-    RECOVERY_BOUND,
-    Ledger,
-    Load,
-    Service,
-    audit_chain,
-    check,
-    request_bound,
-    seeded,
-    service_env,
-    settle,
-    summary,
-    worst,
-)
+from tests.reliability.invariants import audit_chain, check, settle, summary, worst
+from tests.reliability.load import Ledger, Load, seeded
+from tests.reliability.service import RECOVERY_BOUND, Service, request_bound, service_env
 
 KILLS, KILL_SECONDS, CLIENTS = 20, 60.0, 20
 # Connection refused while the process is down; dropped when it dies mid-request.
