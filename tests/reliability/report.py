@@ -21,7 +21,9 @@ def table(lines: list[str]) -> str:
     out = [f"Last run: {stamp}.", "", "| test | figures |", "|---|---|"]
     for row in rows:
         name = row.pop("test")
-        figures = ", ".join(f"{key} {_show(value)}" for key, value in row.items())
+        figures = ", ".join(
+            f"{key} {value if key == 'seed' else _show(value)}" for key, value in row.items()
+        )
         out.append(f"| `{name}` | {figures} |")
     return "\n".join(out)
 
