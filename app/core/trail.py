@@ -82,14 +82,19 @@ async def export(svc: Services, since: datetime, until: datetime) -> AsyncIterat
         after = page[-1].id
 
 
-async def page(
-    svc: Services, caller: Caller, since: datetime, until: datetime, after: int, limit: int
-) -> list[store.Row]:
-    """One page of events for the admin API."""
+def require_reader(caller: Caller) -> None:
+    """Only admins read the trail: NotAuthorized for nobody, Forbidden for a plain account."""
     if caller.anonymous:
         raise NotAuthorized
     if not caller.admin:
         raise Forbidden
+
+
+async def page(
+    svc: Services, caller: Caller, since: datetime, until: datetime, after: int, limit: int
+) -> list[store.Row]:
+    """One page of events for the admin API."""
+    require_reader(caller)
     async with svc.store.transaction() as tx:
         rows = await store.events_between(tx, since, until, after, min(limit, PAGE_LIMIT))
         await audit.record(

@@ -94,23 +94,25 @@ class Store:
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Db]:
         try:
-            await self._pass_gate()
+            conn = await self._acquire()
             try:
-                conn = await self.pool.acquire(timeout=self.acquire_timeout)
-                try:
-                    yield conn
-                finally:
-                    await self._release(conn)
+                yield conn
             finally:
-                self.gate.release()
+                await self._release(conn)
         except UNAVAILABLE as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
-    async def _pass_gate(self) -> None:
+    async def _acquire(self) -> asyncpg.pool.PoolConnectionProxy:
+        """The gate, then a connection, within one acquire_timeout for both."""
         POOL_WAITING.inc()
         try:
             async with asyncio.timeout(self.acquire_timeout):
                 await self.gate.acquire()
+                try:
+                    return await self.pool.acquire()
+                except BaseException:
+                    self.gate.release()
+                    raise
         finally:
             POOL_WAITING.dec()
 
@@ -118,8 +120,11 @@ class Store:
         """By now the work has committed or rolled back. A connection that dies while the
         pool resets it (asyncpg then terminates it; the next acquire opens a new one) must
         not turn a committed reveal into a 503: its value would be gone, never shown."""
-        with suppress(*UNAVAILABLE):
-            await self.pool.release(conn)
+        try:
+            with suppress(*UNAVAILABLE):
+                await self.pool.release(conn)
+        finally:
+            self.gate.release()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Db]:

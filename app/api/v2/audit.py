@@ -11,7 +11,6 @@ from app.api.auth import caller_of
 from app.api.parsing import as_int
 from app.api.v2 import routes
 from app.core import trail
-from app.core.errors import Forbidden, NotAuthorized
 from app.keys import SERVICES
 from app.store.audit import Row
 
@@ -25,10 +24,7 @@ async def events(request: web.Request) -> web.Response:
     """`since`/`until` (ISO 8601 or epoch), `after` (the last id seen), `limit` (<= 1000)."""
     caller = await caller_of(request)
     # Who may read comes before what was asked: a bad `since` is no business of a stranger.
-    if caller.anonymous:
-        raise NotAuthorized
-    if not caller.admin:
-        raise Forbidden
+    trail.require_reader(caller)
     query = request.query
     since = _in_utc(trail.moment(query.get("since", "0"), "since"))
     until = _in_utc(trail.moment(query["until"], "until")) if "until" in query else _FAR_FUTURE
