@@ -26,7 +26,7 @@ from app.core.context import Caller
 from app.store import audit as store
 from app.store.db import Db
 
-PARTITIONS = 16
+PARTITIONS = 64
 USER_AGENT_CHARS = 200
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
