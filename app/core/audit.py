@@ -8,7 +8,7 @@ about transactions that commit late. Here each transaction picks one of PARTITIO
 chains at random and locks only that chain's head until it commits. Sequence numbers
 are assigned under that lock and roll back with the transaction, so a chain has no
 gaps: a missing seq means a deleted row, a hash mismatch an edited one, and a head
-ahead of its last row a cut tail. With 16 chains, a few hundred concurrent writers
+ahead of its last row a cut tail. With 64 chains, a few hundred concurrent writers
 rarely wait on each other.
 """
 
@@ -21,10 +21,13 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from app.core.context import Caller
 from app.store import audit as store
 from app.store.db import Db
+
+if TYPE_CHECKING:  # context imports chains, which imports this module
+    from app.core.context import Caller
 
 PARTITIONS = 64
 USER_AGENT_CHARS = 200
@@ -96,14 +99,25 @@ def canonical(row: store.Row) -> bytes:
 
 async def record(tx: Db, key: bytes, events: Sequence[Event]) -> None:
     """Append events inside the caller's transaction: they commit or roll back with it.
-    `key` is the chain key (crypto.audit_key)."""
+    `key` is the chain key (crypto.audit_key). For a change made in one statement,
+    app/core/chains.py writes change and events together in one round trip."""
     if not events:
         return
     part = secrets.randbelow(PARTITIONS)
     head = await store.lock_head(tx, part)
-    rows, previous = [], head.chain_hash
-    for seq, event in enumerate(events, start=head.seq + 1):
-        row = store.Row(id=0, part=part, seq=seq, at=head.at, chain_hash=b"", **vars(event))
+    rows = chained(key, part, (head.seq, head.chain_hash), head.at, events)
+    await store.append(tx, part, head.at, rows)
+
+
+def chained(
+    key: bytes, part: int, head: tuple[int, bytes], at: datetime, events: Sequence[Event]
+) -> list[store.Row]:
+    """The events as rows of chain `part`, each hashed over the one before, from `head`
+    (its seq and chain hash)."""
+    rows, (seq, previous) = [], head
+    for event in events:
+        seq += 1
+        row = store.Row(id=0, part=part, seq=seq, at=at, chain_hash=b"", **vars(event))
         previous = chain_hash(key, previous, row)
         rows.append(store.Row(**{**vars(row), "chain_hash": previous}))
-    await store.append(tx, part, head.at, rows)
+    return rows

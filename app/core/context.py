@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from app import crypto
 from app.config import Limits, Lockout, Plan, RateLimits, Settings
+from app.core.chains import Chains
 from app.store.db import Store
 
 
@@ -37,6 +38,7 @@ class Services:
     rate_limits: RateLimits
     share_domains: tuple[str, ...]
     audit_key: bytes
+    chains: Chains
 
     def plan(self, name: str) -> Plan:
         return next(plan for plan in self.plans if plan.name == name)
@@ -55,6 +57,7 @@ class Services:
             rate_limits=settings.rate_limits,
             share_domains=settings.share_domains,
             audit_key=crypto.audit_key(settings.keys),
+            chains=Chains(),
         )
 
 

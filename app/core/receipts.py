@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app import crypto, metrics
-from app.core import audit
 from app.core.audit import caused_by
 from app.core.context import Caller, Services
 from app.core.errors import NotAuthorized, SecretUndecryptable, UnknownSecret
@@ -39,26 +38,23 @@ async def show_receipt(
 ) -> ReceiptView:
     """The receipt as stored; the only write is claiming a generated value, once."""
     await throttle(svc, caller, "show_metadata")
-    async with svc.store.transaction() as tx:
-        view = await _view(tx, svc, key)
-        await audit.record(
-            tx, svc.audit_key, [caused_by(caller, "receipt.viewed", receipt_ref=view.receipt.id)]
-        )
-        live = await _claim_value(tx, svc, view) if claim_value else None
+    async with svc.store.connection() as db:
+        view = await _view(db, svc, key, recorded_for=caller)
+        live = await _claim_value(db, svc, view) if claim_value else None
     if live is None or view.share_key is None:
         return view
     value = decrypt(svc, live, view.share_key, b"").decode()
     return ReceiptView(view.receipt, key, view.share_key, value)
 
 
-async def _claim_value(tx: Db, svc: Services, view: ReceiptView) -> LiveSecret | None:
+async def _claim_value(db: Db, svc: Services, view: ReceiptView) -> LiveSecret | None:
     """The live generated secret, if this read is the one that gets to show it."""
     receipt = view.receipt
     if not (receipt.value_claimable and view.share_key and receipt.secret_id):
         return None
-    if not await store.claim_generated_value(tx, receipt.id, svc.generated_value_window):
+    if not await store.claim_generated_value(db, receipt.id, svc.generated_value_window):
         return None
-    return await store.peek_secret(tx, receipt.secret_id)
+    return await store.peek_secret(db, receipt.secret_id)
 
 
 async def burn(
@@ -79,14 +75,11 @@ async def burn(
     else:
         if not confirmed:
             return BurnOutcome(view, burned=False)
-        async with svc.store.transaction() as tx:
-            burned = await store.consume_secret(tx, live.id, "burned")
-            if burned:
-                await audit.record(
-                    tx,
-                    svc.audit_key,
-                    [caused_by(caller, "secret.burned", receipt_ref=live.receipt_id)],
-                )
+        event = caused_by(caller, "secret.burned", receipt_ref=live.receipt_id)
+        async with svc.store.connection() as db:
+            burned = await store.consume_secret(
+                svc.chains.bound(db, svc.audit_key, [event]), live.id, "burned"
+            )
         if burned:
             metrics.SECRETS_BURNED.inc()
     async with svc.store.connection() as db:
@@ -107,10 +100,19 @@ async def recent(svc: Services, caller: Caller) -> list[ReceiptView]:
     ]
 
 
-async def _view(db: Db, svc: Services, key: str) -> ReceiptView:
+async def _view(
+    db: Db, svc: Services, key: str, *, recorded_for: Caller | None = None
+) -> ReceiptView:
+    """The receipt behind `key`; with `recorded_for`, the read is recorded as theirs."""
     receipt = None
     if crypto.is_link_key(key):
-        receipt = await store.get_receipt(db, crypto.lookup_id(svc.keys, key))
+        receipt_id = crypto.lookup_id(svc.keys, key)
+        if recorded_for is None:
+            receipt = await store.get_receipt(db, receipt_id)
+        else:
+            event = caused_by(recorded_for, "receipt.viewed", receipt_ref=receipt_id)
+            run = svc.chains.bound(db, svc.audit_key, [event])
+            receipt = await store.read_receipt(run, receipt_id)
     if receipt is None:
         raise UnknownSecret(key)
     share_key = None

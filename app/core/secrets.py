@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from app import crypto, metrics
-from app.core import audit, rules
+from app.core import rules
 from app.core.audit import caused_by
 from app.core.context import Caller, Services
 from app.core.errors import InvalidRequest, UnknownSecret
@@ -134,13 +134,9 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
         share_domain=draft.share_domain,
         recipients=rules.obscure_email(draft.recipient) if draft.recipient else None,
     )
-    async with svc.store.transaction() as tx:
-        created = await store.insert_pair(tx, new)
-        await audit.record(
-            tx,
-            svc.audit_key,
-            [caused_by(caller, "secret.created", receipt_ref=new.receipt_id, detail=draft.kind)],
-        )
+    event = caused_by(caller, "secret.created", receipt_ref=new.receipt_id, detail=draft.kind)
+    async with svc.store.connection() as db:
+        created = await store.insert_pair(svc.chains.bound(db, svc.audit_key, [event]), new)
     metrics.SECRETS_CREATED.labels(draft.kind).inc()
     return Created(
         kind=draft.kind,
@@ -159,11 +155,10 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
 async def show_secret(svc: Services, caller: Caller, key: str) -> LiveSecret:
     """A live secret's metadata; changes nothing, so link scanners cannot burn it."""
     await throttle(svc, caller, "show_secret")
-    async with svc.store.transaction() as tx:
-        live = await _peek(tx, svc, key)
-        await audit.record(
-            tx, svc.audit_key, [caused_by(caller, "secret.viewed", receipt_ref=live.receipt_id)]
-        )
+    async with svc.store.connection() as db:
+        live = await _peek(db, svc, key)
+        event = caused_by(caller, "secret.viewed", receipt_ref=live.receipt_id)
+        await svc.chains.record(db, svc.audit_key, [event])
     return live
 
 
@@ -182,12 +177,13 @@ async def reveal(
     plaintext = await open_live(svc, caller, live, key, passphrase, "Incorrect passphrase")
     if not confirmed:
         return Revealed(live, key, None)
-    async with svc.store.transaction() as tx:
-        if not await store.consume_secret(tx, live.id, "received"):
-            raise UnknownSecret(key)
-        await audit.record(
-            tx, svc.audit_key, [caused_by(caller, "secret.revealed", receipt_ref=live.receipt_id)]
+    event = caused_by(caller, "secret.revealed", receipt_ref=live.receipt_id)
+    async with svc.store.connection() as db:
+        consumed = await store.consume_secret(
+            svc.chains.bound(db, svc.audit_key, [event]), live.id, "received"
         )
+    if not consumed:
+        raise UnknownSecret(key)
     metrics.SECRETS_REVEALED.inc()
     return Revealed(live, key, plaintext.decode())
 

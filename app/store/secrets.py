@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.store.audit import Audited, audited
 from app.store.db import Db
 
 
@@ -72,42 +73,51 @@ class Receipt:
     secret_id: bytes | None  # set while the secret is live
 
 
-# One statement, so the pair is written atomically in one round trip.
-INSERT_PAIR = """
-WITH receipt AS (
+# One statement with its audit rows: the pair and the event commit together, in one
+# round trip.
+INSERT_PAIR = audited(
+    """
+receipt AS (
     INSERT INTO receipts (id, key_id, share_key_sealed, secret_shortkey, custid, kind, state,
                           secret_ttl, receipt_ttl, has_passphrase, value_claimable,
                           share_domain, recipients, receipt_key_sealed, expires_at)
     VALUES ($2, $3, $7, $8, $9, $10, 'new', $11::int, 2 * $11::int, $5::bytea IS NOT NULL, $12, $13,
             $14, $15, now() + make_interval(secs => 2 * $11::int))
     RETURNING id
+),
+work AS (
+    INSERT INTO secrets (id, receipt_id, key_id, ciphertext, passphrase_salt, value_bytes,
+                         expires_at)
+    SELECT $1, receipt.id, $3, $4, $5, $6, now() + make_interval(secs => $11::int) FROM receipt
+    RETURNING created_at
+)""",
+    15,
 )
-INSERT INTO secrets (id, receipt_id, key_id, ciphertext, passphrase_salt, value_bytes, expires_at)
-SELECT $1, receipt.id, $3, $4, $5, $6, now() + make_interval(secs => $11::int) FROM receipt
-RETURNING created_at
-"""
 
 
-async def insert_pair(db: Db, new: NewSecret) -> datetime:
+async def insert_pair(run: Audited, new: NewSecret) -> datetime:
     """Write the secret and its receipt; returns the creation time (database clock)."""
-    created: datetime = await db.fetchval(
+    rows = await run(
         INSERT_PAIR,
-        new.secret_id,
-        new.receipt_id,
-        new.key_id,
-        new.ciphertext,
-        new.passphrase_salt,
-        new.value_bytes,
-        new.share_key_sealed,
-        new.secret_shortkey,
-        new.custid,
-        new.kind,
-        new.ttl,
-        new.value_claimable,
-        new.share_domain,
-        new.recipients,
-        new.receipt_key_sealed,
+        (
+            new.secret_id,
+            new.receipt_id,
+            new.key_id,
+            new.ciphertext,
+            new.passphrase_salt,
+            new.value_bytes,
+            new.share_key_sealed,
+            new.secret_shortkey,
+            new.custid,
+            new.kind,
+            new.ttl,
+            new.value_claimable,
+            new.share_domain,
+            new.recipients,
+            new.receipt_key_sealed,
+        ),
     )
+    created: datetime = rows[0]["created_at"]
     return created
 
 
@@ -132,31 +142,32 @@ async def peek_secret_of(db: Db, receipt_id: bytes) -> LiveSecret | None:
     return None if row is None else LiveSecret(**row)
 
 
-# One statement, one round trip: lock the live row, delete it, close its receipt. A
-# concurrent caller waits on the row lock; once the winner commits, its lock finds no
-# live row, so it deletes and closes nothing and gets no row back.
-CONSUME = """
-WITH locked AS (
+# One statement, one round trip: lock the live row, delete it, close its receipt, and
+# record it. A concurrent caller waits on the row lock; once the winner commits, its
+# lock finds no live row, so it deletes, closes and records nothing and gets no row.
+CONSUME = audited(
+    """
+locked AS (
     SELECT id FROM secrets WHERE id = $1 AND expires_at > now() FOR UPDATE
 ), gone AS (
     DELETE FROM secrets s USING locked WHERE s.id = locked.id RETURNING s.receipt_id
+), work AS (
+    UPDATE receipts r
+       SET state = $2, share_key_sealed = NULL, updated_at = now(),
+           received_at = CASE WHEN $2 = 'received' THEN now() END,
+           burned_at = CASE WHEN $2 = 'burned' THEN now() END
+      FROM gone
+     WHERE r.id = gone.receipt_id
+    RETURNING r.id
+)""",
+    2,
 )
-UPDATE receipts r
-   SET state = $2, share_key_sealed = NULL, updated_at = now(),
-       received_at = CASE WHEN $2 = 'received' THEN now() END,
-       burned_at = CASE WHEN $2 = 'burned' THEN now() END
-  FROM gone
- WHERE r.id = gone.receipt_id
-RETURNING r.id
-"""
 
 
-async def consume_secret(tx: Db, secret_id: bytes, final_state: str) -> bool:
-    """Delete the live secret and close its receipt; False if someone got there first.
-
-    Run it inside the transaction that records the outcome, so both commit together.
-    """
-    return await tx.fetchval(CONSUME, secret_id, final_state) is not None
+async def consume_secret(run: Audited, secret_id: bytes, final_state: str) -> bool:
+    """Delete the live secret and close its receipt, with its audit event; False if
+    someone got there first (then nothing is recorded)."""
+    return bool(await run(CONSUME, (secret_id, final_state)))
 
 
 # A receipt still 'new' whose secret is no longer live has expired (or, if its time
@@ -189,9 +200,19 @@ RECENT = (
 )
 
 
+# The sender reading a receipt is recorded; the read and its event are one statement.
+GET_RECEIPT_AUDITED = audited(f"work AS ({GET_RECEIPT})", 1)
+
+
 async def get_receipt(db: Db, receipt_id: bytes) -> Receipt | None:
     row = await db.fetchrow(GET_RECEIPT, receipt_id)
     return None if row is None else Receipt(**row)
+
+
+async def read_receipt(run: Audited, receipt_id: bytes) -> Receipt | None:
+    """get_receipt, recorded (only if there is a receipt to read)."""
+    rows = await run(GET_RECEIPT_AUDITED, (receipt_id,))
+    return Receipt(**{k: v for k, v in rows[0].items() if k != "audited"}) if rows else None
 
 
 async def recent_receipts(
