@@ -24,6 +24,11 @@ SECRETS_BURNED = Counter("ots_secrets_burned_total", "Secrets burned")
 SECRETS_EXPIRED = Counter("ots_secrets_expired_total", "Secrets reclaimed by the sweeper")
 PASSPHRASE_FAILURES = Counter("ots_passphrase_failures_total", "Wrong passphrases")
 LOCKOUTS = Counter("ots_passphrase_lockouts_total", "Passphrase lockouts started")
+AUDIT_HEAD_MOVED = Counter(
+    "ots_audit_head_moved_total",
+    "One-statement audited writes retried because another writer moved their chain's head",
+    ["next_try"],
+)
 RATE_LIMITED = Counter("ots_rate_limited_total", "Requests refused by rate limits", ["event"])
 POOL_SIZE = Gauge("ots_db_pool_size", "Connections open in the pool")
 POOL_IDLE = Gauge("ots_db_pool_idle", "Idle connections in the pool")

@@ -11,8 +11,8 @@ Other writers can still extend these chains (another pod whose set overlaps, the
 transactional path). Correctness does not rest on the memory being right: the statement
 moves the head only from the seq its hashes were computed on, and otherwise aborts
 whole (the guard, or the unique (part, seq)); the writer then reloads the head from the
-database and tries again. A head is forgotten on any failure, so memory is never ahead
-of the database.
+database and tries again; after two such misses it locks the head for its last tries. A
+head is forgotten on any failure, so memory is never ahead of the database.
 """
 
 from __future__ import annotations
@@ -20,17 +20,29 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 
 from app.core.audit import PARTITIONS, Event, chained
+from app.metrics import AUDIT_HEAD_MOVED
 from app.store import audit as store
 from app.store.audit import Audited
 from app.store.db import Db, StoreUnavailable
 
 CHAINS_PER_PROCESS = 16  # more than the pool's connections, so writers rarely queue
-ATTEMPTS = 4  # a head that moves under us four times running is contention, not chance
+# A head that moved under us twice running means another process writes this chain
+# hard: the last tries lock the head first (two more round trips, but they cannot lose).
+OPTIMISTIC_ATTEMPTS = 2
+ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class _Statement:
+    sql: str
+    args: Sequence[object]
+    events: Sequence[Event]
 
 
 class Chains:
@@ -44,25 +56,46 @@ class Chains:
     async def write(
         self, db: Db, key: bytes, sql: str, args: Sequence[object], events: Sequence[Event]
     ) -> list[asyncpg.Record]:
-        """Run an audited() statement (autocommit: `db` must not be in a transaction).
-        Its rows come back; none means `work` did nothing and nothing was recorded."""
-        for _ in range(ATTEMPTS):
+        """Run an audited() statement (`db` must not be in a transaction). Its rows come
+        back; none means `work` did nothing and nothing was recorded."""
+        statement = _Statement(sql, args, events)
+        for attempt in range(ATTEMPTS):
             part = self._pick()
             async with self._locks[part]:
-                head = self._heads.pop(part, None) or await store.read_head(db, part)
-                at = datetime.now(UTC)
-                rows = chained(key, part, head, at, events)
                 try:
-                    audit_args = store.audited_args(part, head[0], at, rows)
-                    result = await db.fetch(sql, *args, *audit_args)
-                except (asyncpg.SerializationError, asyncpg.UniqueViolationError) as exc:
+                    if attempt < OPTIMISTIC_ATTEMPTS:
+                        result, head = await self._run(db, key, part, statement)
+                    else:
+                        async with db.transaction():
+                            result, head = await self._run(db, key, part, statement, lock=True)
+                except (
+                    asyncpg.SerializationError,
+                    asyncpg.UniqueViolationError,
+                    asyncpg.DeadlockDetectedError,
+                ) as exc:
                     if not _head_moved(exc):
                         raise
+                    locked = attempt + 1 >= OPTIMISTIC_ATTEMPTS
+                    AUDIT_HEAD_MOVED.labels("locked" if locked else "optimistic").inc()
                     continue
-                self._heads[part] = (rows[-1].seq, rows[-1].chain_hash) if result else head
+                self._heads[part] = head
                 return result
         # The change was not made; like a busy database, worth a retry by the client.
         raise StoreUnavailable("audit chains kept moving under this process's writes")
+
+    async def _run(
+        self, db: Db, key: bytes, part: int, statement: _Statement, *, lock: bool = False
+    ) -> tuple[list[asyncpg.Record], tuple[int, bytes]]:
+        """One try, from the head in memory or else the database's (locked until commit
+        when `lock`: then nobody can move it first). Returns the rows and the new head."""
+        head = self._heads.pop(part, None)
+        if head is None or lock:
+            head = await store.read_head(db, part, lock=lock)
+        at = datetime.now(UTC)
+        rows = chained(key, part, head, at, statement.events)
+        audit_args = store.audited_args(part, head[0], at, rows)
+        result = await db.fetch(statement.sql, *statement.args, *audit_args)
+        return result, (rows[-1].seq, rows[-1].chain_hash) if result else head
 
     def bound(self, db: Db, key: bytes, events: Sequence[Event]) -> Audited:
         """write() with these events, for the store functions that take an Audited."""

@@ -125,8 +125,9 @@ def audited_args(part: int, from_seq: int, at: datetime, rows: Sequence[Row]) ->
     return [part, from_seq, rows[-1].seq, rows[-1].chain_hash, at, *columns]
 
 
-async def read_head(db: Db, part: int) -> tuple[int, bytes]:
-    row = await db.fetchrow(READ_HEAD, part)
+async def read_head(db: Db, part: int, *, lock: bool = False) -> tuple[int, bytes]:
+    """A chain's seq and hash; `lock` holds it (FOR UPDATE) until the transaction ends."""
+    row = await db.fetchrow(READ_HEAD + (" FOR UPDATE" if lock else ""), part)
     assert row is not None  # noqa: S101  # the migrations create every chain's head
     return row["seq"], row["chain_hash"]
 

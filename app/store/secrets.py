@@ -97,28 +97,30 @@ work AS (
 
 async def insert_pair(run: Audited, new: NewSecret) -> datetime:
     """Write the secret and its receipt; returns the creation time (database clock)."""
-    rows = await run(
-        INSERT_PAIR,
-        (
-            new.secret_id,
-            new.receipt_id,
-            new.key_id,
-            new.ciphertext,
-            new.passphrase_salt,
-            new.value_bytes,
-            new.share_key_sealed,
-            new.secret_shortkey,
-            new.custid,
-            new.kind,
-            new.ttl,
-            new.value_claimable,
-            new.share_domain,
-            new.recipients,
-            new.receipt_key_sealed,
-        ),
-    )
+    rows = await run(INSERT_PAIR, pair_args(new))
     created: datetime = rows[0]["created_at"]
     return created
+
+
+def pair_args(new: NewSecret) -> tuple[object, ...]:
+    """INSERT_PAIR's own parameters, $1 to $15."""
+    return (
+        new.secret_id,
+        new.receipt_id,
+        new.key_id,
+        new.ciphertext,
+        new.passphrase_salt,
+        new.value_bytes,
+        new.share_key_sealed,
+        new.secret_shortkey,
+        new.custid,
+        new.kind,
+        new.ttl,
+        new.value_claimable,
+        new.share_domain,
+        new.recipients,
+        new.receipt_key_sealed,
+    )
 
 
 _LIVE = """
