@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from app.core import audit
 from app.core.audit import Event, chained
@@ -111,8 +112,9 @@ async def test_overlapping_writers_lose_nothing_and_keep_every_chain_intact(
 
 
 def _moved() -> dict[str, float]:
+    sample = "ots_audit_head_moved_total"
     return {
-        label: AUDIT_HEAD_MOVED.labels(label)._value.get()  # no public reader
+        label: REGISTRY.get_sample_value(sample, {"next_try": label}) or 0.0
         for label in ("optimistic", "locked")
     }
 
