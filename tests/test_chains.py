@@ -64,7 +64,7 @@ def _created(new: NewSecret) -> Event:
 async def _create(pool: asyncpg.Pool, chains: Chains) -> NewSecret:
     new = _new_secret()
     async with pool.acquire() as db:
-        await store.insert_pair(chains.bound(db, KEY, [_created(new)]), new)
+        await store.insert_pair(chains.bound(db, KEY, _created(new)), new)
     return new
 
 
@@ -124,13 +124,13 @@ async def test_a_stale_head_aborts_the_change_with_its_events(pool: asyncpg.Pool
     await _create(pool, chains)  # the head of chain 3 is now at seq 1
     new = _new_secret()
     at = datetime.now(UTC)
-    rows = chained(KEY, 3, (0, audit.genesis(3)), at, [_created(new)])  # chained from seq 0
+    [row] = chained(KEY, 3, (0, audit.genesis(3)), at, [_created(new)])  # chained from seq 0
     async with pool.acquire() as db:
         with pytest.raises(asyncpg.SerializationError):
             await db.fetch(
                 store.INSERT_PAIR,
                 *store.pair_args(new),
-                *audit_store.audited_args(3, 0, at, rows),
+                *audit_store.audited_args(row),
             )
         assert await db.fetchval("SELECT count(*) FROM secrets WHERE id = $1", new.secret_id) == 0
         assert await db.fetchval("SELECT count(*) FROM receipts WHERE id = $1", new.receipt_id) == 0
@@ -143,7 +143,7 @@ async def test_work_that_does_nothing_records_nothing(pool: asyncpg.Pool) -> Non
     new = await _create(pool, chains)
     revealed = Event("secret.revealed", "success", "anonymous", receipt_ref=new.receipt_id)
     async with pool.acquire() as db:
-        run = chains.bound(db, KEY, [revealed])
+        run = chains.bound(db, KEY, revealed)
         assert await store.consume_secret(run, new.secret_id, "received") is True
         assert await store.consume_secret(run, new.secret_id, "received") is False
         kinds = await db.fetch("SELECT event FROM audit_events ORDER BY part, seq")

@@ -42,7 +42,7 @@ ATTEMPTS = 4
 class _Statement:
     sql: str
     args: Sequence[object]
-    events: Sequence[Event]
+    event: Event
 
 
 class Chains:
@@ -54,11 +54,11 @@ class Chains:
         self._heads: dict[int, tuple[int, bytes]] = {}
 
     async def write(
-        self, db: Db, key: bytes, sql: str, args: Sequence[object], events: Sequence[Event]
+        self, db: Db, key: bytes, sql: str, args: Sequence[object], event: Event
     ) -> list[asyncpg.Record]:
         """Run an audited() statement (`db` must not be in a transaction). Its rows come
         back; none means `work` did nothing and nothing was recorded."""
-        statement = _Statement(sql, args, events)
+        statement = _Statement(sql, args, event)
         for attempt in range(ATTEMPTS):
             part = self._pick()
             async with self._locks[part]:
@@ -91,23 +91,21 @@ class Chains:
         head = self._heads.pop(part, None)
         if head is None or lock:
             head = await store.read_head(db, part, lock=lock)
-        at = datetime.now(UTC)
-        rows = chained(key, part, head, at, statement.events)
-        audit_args = store.audited_args(part, head[0], at, rows)
-        result = await db.fetch(statement.sql, *statement.args, *audit_args)
-        return result, (rows[-1].seq, rows[-1].chain_hash) if result else head
+        [row] = chained(key, part, head, datetime.now(UTC), [statement.event])
+        result = await db.fetch(statement.sql, *statement.args, *store.audited_args(row))
+        return result, (row.seq, row.chain_hash) if result else head
 
-    def bound(self, db: Db, key: bytes, events: Sequence[Event]) -> Audited:
-        """write() with these events, for the store functions that take an Audited."""
+    def bound(self, db: Db, key: bytes, event: Event) -> Audited:
+        """write() with this event, for the store functions that take an Audited."""
 
         async def run(sql: str, args: Sequence[object]) -> list[asyncpg.Record]:
-            return await self.write(db, key, sql, args, events)
+            return await self.write(db, key, sql, args, event)
 
         return run
 
-    async def record(self, db: Db, key: bytes, events: Sequence[Event]) -> None:
-        """Events with no change beside them, in one round trip."""
-        await self.write(db, key, store.EVENTS_ONLY, (), events)
+    async def record(self, db: Db, key: bytes, event: Event) -> None:
+        """An event with no change beside it, in one round trip."""
+        await self.write(db, key, store.EVENT_ONLY, (), event)
 
     def _pick(self) -> int:
         """A chain nobody in this process is writing, if there is one."""

@@ -78,7 +78,7 @@ async def burn(
         event = caused_by(caller, "secret.burned", receipt_ref=live.receipt_id)
         async with svc.store.connection() as db:
             burned = await store.consume_secret(
-                svc.chains.bound(db, svc.audit_key, [event]), live.id, "burned"
+                svc.chains.bound(db, svc.audit_key, event), live.id, "burned"
             )
         if burned:
             metrics.SECRETS_BURNED.inc()
@@ -111,7 +111,7 @@ async def _view(
             receipt = await store.get_receipt(db, receipt_id)
         else:
             event = caused_by(recorded_for, "receipt.viewed", receipt_ref=receipt_id)
-            run = svc.chains.bound(db, svc.audit_key, [event])
+            run = svc.chains.bound(db, svc.audit_key, event)
             receipt = await store.read_receipt(run, receipt_id)
     if receipt is None:
         raise UnknownSecret(key)

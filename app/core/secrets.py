@@ -136,7 +136,7 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
     )
     event = caused_by(caller, "secret.created", receipt_ref=new.receipt_id, detail=draft.kind)
     async with svc.store.connection() as db:
-        created = await store.insert_pair(svc.chains.bound(db, svc.audit_key, [event]), new)
+        created = await store.insert_pair(svc.chains.bound(db, svc.audit_key, event), new)
     metrics.SECRETS_CREATED.labels(draft.kind).inc()
     return Created(
         kind=draft.kind,
@@ -158,7 +158,7 @@ async def show_secret(svc: Services, caller: Caller, key: str) -> LiveSecret:
     async with svc.store.connection() as db:
         live = await _peek(db, svc, key)
         event = caused_by(caller, "secret.viewed", receipt_ref=live.receipt_id)
-        await svc.chains.record(db, svc.audit_key, [event])
+        await svc.chains.record(db, svc.audit_key, event)
     return live
 
 
@@ -180,7 +180,7 @@ async def reveal(
     event = caused_by(caller, "secret.revealed", receipt_ref=live.receipt_id)
     async with svc.store.connection() as db:
         consumed = await store.consume_secret(
-            svc.chains.bound(db, svc.audit_key, [event]), live.id, "received"
+            svc.chains.bound(db, svc.audit_key, event), live.id, "received"
         )
     if not consumed:
         raise UnknownSecret(key)

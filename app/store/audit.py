@@ -57,35 +57,37 @@ WITH appended AS (
 UPDATE audit_heads SET seq = $13, chain_hash = $14 WHERE part = $1
 """
 
-# A change and its audit rows in one statement (its own implicit transaction), the rows
+# A change and its audit row in one statement (its own implicit transaction), the row
 # chained beforehand from a head this process holds in memory (app/core/chains.py).
 # `work` runs first and decides: no row back, nothing is recorded. Then the head moves,
-# but only from the seq the hashes were computed on: if another writer moved it, the
+# but only from the seq the hash was computed on: if another writer moved it, the
 # guard aborts the whole statement, change included, and the writer retries. A second
 # writer of the same seq fails on uq_audit_events_part_seq instead, with the same effect.
 # Locks are taken in the order of the transactional path (the change's rows, then the
-# head), so the two kinds of writer cannot deadlock each other.
+# head), so the two kinds of writer cannot deadlock each other. Scalars, not arrays: one
+# event per change, and encoding ten one-element arrays cost the driver more than the rest.
 _AUDITED = """
 WITH {work},
 head AS (
-    UPDATE audit_heads SET seq = ${last_seq}, chain_hash = ${last_hash}
-     WHERE part = ${part} AND seq = ${from_seq} AND EXISTS (SELECT 1 FROM work)
-    RETURNING part
+    UPDATE audit_heads SET seq = ${seq}::bigint, chain_hash = ${chain_hash}::bytea
+     WHERE part = ${part}::smallint AND seq = ${seq}::bigint - 1 AND EXISTS (SELECT 1 FROM work)
+    RETURNING part, seq
 ),
 appended AS (
     INSERT INTO audit_events (part, seq, at, event, outcome, actor, client_ip, user_agent,
                               request_id, receipt_ref, detail, chain_hash)
-    SELECT head.part, e.seq, ${at}, e.event, e.outcome, e.actor, e.client_ip, e.user_agent,
-           e.request_id, e.receipt_ref, e.detail, e.chain_hash
-      FROM head,
-           unnest({arrays}) AS e(seq, event, outcome, actor, client_ip, user_agent,
-                                  request_id, receipt_ref, detail, chain_hash)
+    SELECT head.part, head.seq, ${at}::timestamptz, ${event}::text, ${outcome}::text,
+           ${actor}::text, ${client_ip}::text, ${user_agent}::text, ${request_id}::text,
+           ${receipt_ref}::bytea, ${detail}::text, ${chain_hash}::bytea
+      FROM head
 )
 SELECT work.*, ots_audit_guard((SELECT count(*) FROM head) = 1) AS audited FROM work
 """
-_ARRAY_TYPES = ("bigint", "text", "text", "text", "text", "text", "text", "bytea", "text", "bytea")
-ROW_FIELDS = (
+# The audit parameters, in order, after the work's own.
+AUDITED_FIELDS = (
+    "part",
     "seq",
+    "at",
     "event",
     "outcome",
     "actor",
@@ -101,28 +103,18 @@ READ_HEAD = "SELECT seq, chain_hash FROM audit_heads WHERE part = $1"
 
 def audited(work: str, work_params: int) -> str:
     """One statement: `work` (CTE definitions, the last named `work`, using $1 to
-    $work_params) and the audit rows of its outcome. audited_args() gives the rest."""
-    n = work_params
-    arrays = ", ".join(f"${n + 6 + i}::{kind}[]" for i, kind in enumerate(_ARRAY_TYPES))
-    return _AUDITED.format(
-        work=work.strip(),
-        part=n + 1,
-        from_seq=n + 2,
-        last_seq=n + 3,
-        last_hash=n + 4,
-        at=n + 5,
-        arrays=arrays,
-    )
+    $work_params) and the audit row of its outcome; audited_args() gives the rest."""
+    numbers = {name: work_params + 1 + i for i, name in enumerate(AUDITED_FIELDS)}
+    return _AUDITED.format(work=work.strip(), **numbers)
 
 
-# Events alone, with no change beside them (reads worth recording).
-EVENTS_ONLY = audited("work AS (SELECT true AS recorded)", 0)
+# An event alone, with no change beside it (reads worth recording).
+EVENT_ONLY = audited("work AS (SELECT true AS recorded)", 0)
 
 
-def audited_args(part: int, from_seq: int, at: datetime, rows: Sequence[Row]) -> list[object]:
+def audited_args(row: Row) -> list[object]:
     """The audit parameters of an audited() statement, after the work's own."""
-    columns = [[getattr(row, name) for row in rows] for name in ROW_FIELDS]
-    return [part, from_seq, rows[-1].seq, rows[-1].chain_hash, at, *columns]
+    return [getattr(row, name) for name in AUDITED_FIELDS]
 
 
 async def read_head(db: Db, part: int, *, lock: bool = False) -> tuple[int, bytes]:
