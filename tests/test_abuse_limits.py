@@ -63,6 +63,21 @@ async def test_rate_limit_per_client_and_event(
     assert other_event.status == 200  # show_metadata has its own counter
 
 
+async def test_reveals_of_unknown_and_malformed_keys_are_counted_too(
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    # The count shares its round trip with the read: a key that finds nothing, or that
+    # cannot be a key at all, must count all the same.
+    client = await _limited_client(aiohttp_client, settings, show_secret=3)
+    unknown = "a" * 31  # the shape of a link key, behind which there is nothing
+    statuses = [
+        (await client.post(f"{V2}/secret/{key}/reveal", json={"continue": True})).status
+        for key in (unknown, "not-a-key!", unknown, "not-a-key!")
+    ]
+    assert statuses == [404, 404, 404, 429]
+    assert await db.fetchval("SELECT hits FROM rate_counters WHERE event = 'show_secret'") == 4
+
+
 async def test_concurrent_requests_lose_no_count(
     db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:

@@ -2,31 +2,65 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from app import crypto, metrics
 from app.core import audit
 from app.core.audit import caused_by
 from app.core.context import Caller, Services
 from app.core.errors import RateLimited
 from app.store import ratelimits
+from app.store.db import Db
+from app.store.ratelimits import Hit
 
 
-async def throttle(svc: Services, caller: Caller, event: str) -> None:
-    """Count this request; RateLimited once the client is over its limit for the window."""
+@dataclass(frozen=True)
+class Count:
+    """What one request is counted as: its client, the event and the window length."""
+
+    client_ref: bytes
+    event: str
+    window_seconds: int
+
+    @property
+    def args(self) -> tuple[bytes, str, int]:
+        """The parameters of ratelimits.hit(), and of a counted() statement's last three."""
+        return self.client_ref, self.event, self.window_seconds
+
+
+def count_of(svc: Services, caller: Caller, event: str) -> Count | None:
+    """How to count this request, or None if the caller's plan has no limits."""
     if not svc.plan(caller.plan).rate_limited:
-        return
+        return None
     ref = crypto.client_ref(svc.keys, caller.rate_key)
-    # One autocommitted upsert: every request pays this, so no transaction around it.
-    async with svc.store.connection() as db:
-        hit = await ratelimits.hit(db, ref, event, svc.rate_limits.window_seconds)
-    limit = svc.rate_limits.limit(event)
+    return Count(ref, event, svc.rate_limits.window_seconds)
+
+
+async def throttle(svc: Services, caller: Caller, event: str, db: Db | None = None) -> None:
+    """Count this request; RateLimited once the client is over its limit for the window.
+    One autocommitted upsert (every request pays it, so no transaction around it), on
+    `db` if the caller has a connection already."""
+    count = count_of(svc, caller, event)
+    if count is None:
+        return
+    if db is None:
+        async with svc.store.connection() as conn:
+            hit = await ratelimits.hit(conn, *count.args)
+    else:
+        hit = await ratelimits.hit(db, *count.args)
+    await judge(svc, caller, count, hit)
+
+
+async def judge(svc: Services, caller: Caller, count: Count, hit: Hit) -> None:
+    """RateLimited if this hit is over the limit (the count is already made)."""
+    limit = svc.rate_limits.limit(count.event)
     if hit.hits <= limit:
         return
     if hit.hits == limit + 1:
         # Once per client, event and window: a flood must not flood the trail too. A refusal
         # changes no state, so its event need not share the counter's transaction.
+        event = caused_by(caller, "rate.limited", "denied", detail=count.event)
         async with svc.store.transaction() as tx:
-            await audit.record(
-                tx, svc.audit_key, [caused_by(caller, "rate.limited", "denied", detail=event)]
-            )
-    metrics.RATE_LIMITED.labels(event).inc()
+            await audit.record(tx, svc.audit_key, [event])
+    metrics.RATE_LIMITED.labels(count.event).inc()
     raise RateLimited(hit.retry_after)

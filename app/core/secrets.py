@@ -10,7 +10,7 @@ from app.core import rules
 from app.core.audit import caused_by
 from app.core.context import Caller, Services
 from app.core.errors import InvalidRequest, UnknownSecret
-from app.core.limits import throttle
+from app.core.limits import count_of, judge, throttle
 from app.core.passwords import CharacterSets, generate_password
 from app.core.unlock import open_live
 from app.store import secrets as store
@@ -154,9 +154,8 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
 
 async def show_secret(svc: Services, caller: Caller, key: str) -> LiveSecret:
     """A live secret's metadata; changes nothing, so link scanners cannot burn it."""
-    await throttle(svc, caller, "show_secret")
     async with svc.store.connection() as db:
-        live = await _peek(db, svc, key)
+        live = await _peek(db, svc, caller, key)
         event = caused_by(caller, "secret.viewed", receipt_ref=live.receipt_id)
         await svc.chains.record(db, svc.audit_key, event)
     return live
@@ -168,12 +167,11 @@ async def reveal(
     """Consume-once: exactly one caller ever gets the value.
 
     The passphrase is checked first (it is checked even without confirmation, as
-    upstream does); then one transaction locks the row, deletes it and closes the
-    receipt, and it commits before the value is returned.
+    upstream does); then one statement locks the row, deletes it, closes the receipt
+    and records it, and it commits before the value is returned.
     """
-    await throttle(svc, caller, "show_secret")
     async with svc.store.connection() as db:
-        live = await _peek(db, svc, key)
+        live = await _peek(db, svc, caller, key)
     plaintext = await open_live(svc, caller, live, key, passphrase, "Incorrect passphrase")
     if not confirmed:
         return Revealed(live, key, None)
@@ -188,10 +186,19 @@ async def reveal(
     return Revealed(live, key, plaintext.decode())
 
 
-async def _peek(db: Db, svc: Services, key: str) -> LiveSecret:
-    live = None
-    if crypto.is_link_key(key):
-        live = await store.peek_secret(db, crypto.lookup_id(svc.keys, key))
+async def _peek(db: Db, svc: Services, caller: Caller, key: str) -> LiveSecret:
+    """The live secret behind `key`, the request counted against the caller's
+    show_secret limit in the same round trip."""
+    count = count_of(svc, caller, "show_secret")
+    if not crypto.is_link_key(key):
+        await throttle(svc, caller, "show_secret", db)
+        raise UnknownSecret(key)
+    secret_id = crypto.lookup_id(svc.keys, key)
+    if count is None:
+        live = await store.peek_secret(db, secret_id)
+    else:
+        hit, live = await store.peek_counted(db, secret_id, count.args)
+        await judge(svc, caller, count, hit)
     if live is None:
         raise UnknownSecret(key)
     return live

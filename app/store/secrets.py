@@ -12,6 +12,9 @@ from datetime import datetime
 
 from app.store.audit import Audited, audited
 from app.store.db import Db
+from app.store.ratelimits import Hit, counted, hit_of
+
+_HIT_COLUMNS = ("hits", "retry_after")
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,22 @@ async def peek_secret(db: Db, secret_id: bytes) -> LiveSecret | None:
     """Read a live secret without locking it (GET, and before a passphrase check)."""
     row = await db.fetchrow(PEEK, secret_id)
     return None if row is None else LiveSecret(**row)
+
+
+# The reveal's first read and its rate-limit count, in one round trip.
+PEEK_COUNTED = counted(PEEK, 1)
+
+
+async def peek_counted(
+    db: Db, secret_id: bytes, count: tuple[bytes, str, int]
+) -> tuple[Hit, LiveSecret | None]:
+    """peek_secret, and the request counted (ratelimits.hit's arguments in `count`)."""
+    row = await db.fetchrow(PEEK_COUNTED, secret_id, *count)
+    assert row is not None  # noqa: S101  # the count always yields its row
+    live = None
+    if row["id"] is not None:
+        live = LiveSecret(**{k: v for k, v in row.items() if k not in _HIT_COLUMNS})
+    return hit_of(row), live
 
 
 async def peek_secret_of(db: Db, receipt_id: bytes) -> LiveSecret | None:
