@@ -35,9 +35,18 @@ async def test_fifty_concurrent_wrong_guesses_get_exactly_five_checks(client: Cl
 
 
 async def _limited_client(
-    aiohttp_client: AiohttpClient, settings: Settings, show_secret: int, **changes: object
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    show_secret: int = 1000,
+    create_secret: int = 1000,
+    show_metadata: int = 1000,
+    **changes: object,
 ) -> Client:
-    limits = dict(DEFAULT_RATE_LIMITS) | {"show_secret": show_secret}
+    limits = dict(DEFAULT_RATE_LIMITS) | {
+        "show_secret": show_secret,
+        "create_secret": create_secret,
+        "show_metadata": show_metadata,
+    }
     rate_limits = RateLimits(window_seconds=60, per_event=tuple(limits.items()))
     return await aiohttp_client(
         create_app(make_settings(settings, rate_limits=rate_limits, **changes))
@@ -76,6 +85,51 @@ async def test_reveals_of_unknown_and_malformed_keys_are_counted_too(
     ]
     assert statuses == [404, 404, 404, 429]
     assert await db.fetchval("SELECT hits FROM rate_counters WHERE event = 'show_secret'") == 4
+
+
+async def test_a_create_over_the_limit_writes_nothing(
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    # A plain create is counted by the very statement that writes it: over the limit, that
+    # statement must write neither the pair nor its audit event.
+    since = await db.fetchval("SELECT now()")
+    client = await _limited_client(aiohttp_client, settings, create_secret=3)
+    statuses = [
+        (await client.post(f"{V2}/secret/conceal", json={"secret": {"secret": f"v{n}"}})).status
+        for n in range(5)
+    ]
+    assert statuses == [200, 200, 200, 429, 429]
+    assert await db.fetchval("SELECT count(*) FROM secrets") == 3
+    assert await db.fetchval("SELECT count(*) FROM receipts") == 3
+    created = "SELECT count(*) FROM audit_events WHERE event = $1 AND at >= $2"
+    assert await db.fetchval(created, "secret.created", since) == 3
+    assert await db.fetchval(created, "rate.limited", since) == 1  # once per window
+
+
+async def test_refused_creates_count_and_the_limit_answers_first(
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    client = await _limited_client(aiohttp_client, settings, create_secret=2)
+    empty = {"secret": {"secret": ""}}  # refused by the rules, counted all the same
+    statuses = [(await client.post(f"{V2}/secret/conceal", json=empty)).status for _ in range(3)]
+    assert statuses == [422, 422, 429]
+    fine = await client.post(f"{V2}/secret/conceal", json={"secret": {"secret": "v"}})
+    assert fine.status == 429
+    assert await db.fetchval("SELECT hits FROM rate_counters WHERE event = 'create_secret'") == 4
+    assert await db.fetchval("SELECT count(*) FROM secrets") == 0
+
+
+async def test_receipt_reads_over_the_limit_are_refused_and_not_recorded(
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    client = await _limited_client(aiohttp_client, settings, show_metadata=3)
+    pair = await conceal(client, "x")
+    since = await db.fetchval("SELECT now()")
+    paths = [pair.receipt_key, "a" * 31, pair.receipt_key, pair.receipt_key]
+    statuses = [(await client.get(f"{V2}/private/{path}")).status for path in paths]
+    assert statuses == [200, 404, 200, 429]
+    viewed = "SELECT count(*) FROM audit_events WHERE event = 'receipt.viewed' AND at >= $1"
+    assert await db.fetchval(viewed, since) == 2
 
 
 async def test_concurrent_requests_lose_no_count(

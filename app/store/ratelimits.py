@@ -23,15 +23,24 @@ hit AS (
               ceil(extract(epoch FROM window_start + make_interval(secs => ${window}::int)
                                    - now()))::int AS retry_after
 )"""
-HIT = "WITH " + _HIT.format(ref=1, event=2, window=3) + "\nSELECT hits, retry_after FROM hit"
+
+
+def hit_ctes(first_param: int) -> str:
+    """The count as CTEs (`w`, then `hit` with its hits and retry_after), for statements
+    that count a request beside their own work; hit()'s three parameters from
+    $first_param on."""
+    n = first_param
+    return _HIT.format(ref=n, event=n + 1, window=n + 2).strip()
+
+
+HIT = f"WITH {hit_ctes(1)}\nSELECT hits, retry_after FROM hit"
 
 
 def counted(read: str, read_params: int) -> str:
     """`read` (a SELECT using $1 to $read_params) behind this request's count, in one
     round trip: the hit's columns, then the read's (NULL if it found nothing). Its last
     three parameters are hit()'s."""
-    n = read_params
-    hit = _HIT.format(ref=n + 1, event=n + 2, window=n + 3)
+    hit = hit_ctes(read_params + 1)
     return f"WITH {hit}\nSELECT hit.*, found.* FROM hit LEFT JOIN ({read}) found ON true"
 
 
