@@ -2,7 +2,8 @@
 values of the service's lengths), for pgbench's reveals, the size test and the sweeper.
 
 Row k gets ids sha256(int8send(k)) (secret) and sha256(int8send(-k)) (receipt), which is
-how bench/sql/reveal.sql finds them. Nobody can open these values: no link key exists.
+how the pgbench reveal script (bench/sqlgen.py) finds them. Nobody can open these values:
+no link key exists.
 """
 
 from __future__ import annotations

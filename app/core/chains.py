@@ -31,7 +31,7 @@ from app.store import audit as store
 from app.store.audit import Audited
 from app.store.db import Db, StoreUnavailable
 
-CHAINS_PER_PROCESS = 16  # more than the pool's connections, so writers rarely queue
+MIN_CHAINS = 16
 # A head that moved under us twice running means another process writes this chain
 # hard: the last tries lock the head first (two more round trips, but they cannot lose).
 OPTIMISTIC_ATTEMPTS = 2
@@ -48,8 +48,12 @@ class _Statement:
 class Chains:
     """The chains this process writes in one statement, and their last known heads."""
 
-    def __init__(self, parts: Sequence[int] | None = None) -> None:
-        chosen = parts or random.sample(range(PARTITIONS), CHAINS_PER_PROCESS)
+    def __init__(self, parts: Sequence[int] | None = None, *, writers: int = 10) -> None:
+        """`writers`: how many statements can run at once (the pool's connections). Each
+        holds its chain until its statement ends, slow or not, so there is a chain more
+        than writers (up to all 64): a writer never waits for a chain, only for the pool."""
+        count = min(PARTITIONS, max(MIN_CHAINS, writers + 1))
+        chosen = parts or random.sample(range(PARTITIONS), count)
         self._locks = {part: asyncio.Lock() for part in chosen}
         self._heads: dict[int, tuple[int, bytes]] = {}
 

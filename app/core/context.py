@@ -57,7 +57,7 @@ class Services:
             rate_limits=settings.rate_limits,
             share_domains=settings.share_domains,
             audit_key=crypto.audit_key(settings.keys),
-            chains=Chains(),
+            chains=Chains(writers=settings.database.pool_max),
         )
 
 

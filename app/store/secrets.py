@@ -78,13 +78,12 @@ class Receipt:
     secret_id: bytes | None  # set while the secret is live
 
 
-_RECEIPT_COLUMNS = """
-    receipts (id, key_id, share_key_sealed, secret_shortkey, custid, kind, state, secret_ttl,
-              receipt_ttl, has_passphrase, value_claimable, share_domain, recipients,
-              receipt_key_sealed, expires_at)"""
-_RECEIPT_VALUES = """
-    $2, $3, $7, $8, $9, $10, 'new', $11::int, 2 * $11::int, $5::bytea IS NOT NULL, $12, $13,
-    $14, $15, now() + make_interval(secs => 2 * $11::int)"""
+_RECEIPT_COLUMNS = """receipts (
+        id, key_id, share_key_sealed, secret_shortkey, custid, kind, state, secret_ttl,
+        receipt_ttl, has_passphrase, value_claimable, share_domain, recipients,
+        receipt_key_sealed, expires_at)"""
+_RECEIPT_VALUES = """$2, $3, $7, $8, $9, $10, 'new', $11::int, 2 * $11::int,
+        $5::bytea IS NOT NULL, $12, $13, $14, $15, now() + make_interval(secs => 2 * $11::int)"""
 _LIVE_ROW_OF_RECEIPT = """
     INSERT INTO secrets (id, receipt_id, key_id, ciphertext, passphrase_salt, value_bytes,
                          expires_at)
