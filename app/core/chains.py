@@ -97,8 +97,7 @@ class Chains:
             head = await store.read_head(db, part, lock=lock)
         [row] = chained(key, part, head, datetime.now(UTC), [statement.event])
         result = await db.fetch(statement.sql, *statement.args, *store.audited_args(row))
-        recorded = bool(result) and result[0]["audited"]
-        return result, (row.seq, row.chain_hash) if recorded else head
+        return result, (row.seq, row.chain_hash) if result else head
 
     def bound(self, db: Db, key: bytes, event: Event) -> Audited:
         """write() with this event, for the store functions that take an Audited."""

@@ -8,7 +8,7 @@ from app import crypto, metrics
 from app.core.audit import caused_by
 from app.core.context import Caller, Services
 from app.core.errors import NotAuthorized, SecretUndecryptable, UnknownSecret
-from app.core.limits import count_of, judge, throttle
+from app.core.limits import throttle
 from app.core.unlock import decrypt, master_key, open_live
 from app.store import secrets as store
 from app.store.db import Db
@@ -38,7 +38,8 @@ async def show_receipt(
 ) -> ReceiptView:
     """The receipt as stored; the only write is claiming a generated value, once."""
     async with svc.store.connection() as db:
-        view = await _recorded_view(db, svc, caller, key)
+        await throttle(svc, caller, "show_metadata", db)
+        view = await _view(db, svc, key, recorded_for=caller)
         live = await _claim_value(db, svc, view) if claim_value else None
     if live is None or view.share_key is None:
         return view
@@ -99,34 +100,19 @@ async def recent(svc: Services, caller: Caller) -> list[ReceiptView]:
     ]
 
 
-async def _recorded_view(db: Db, svc: Services, caller: Caller, key: str) -> ReceiptView:
-    """The receipt behind `key`, its reading recorded as the caller's and the request
-    counted against their show_metadata limit, all in one round trip."""
-    count = count_of(svc, caller, "show_metadata")
-    if not crypto.is_link_key(key):
-        await throttle(svc, caller, "show_metadata", db)
-        raise UnknownSecret(key)
-    receipt_id = crypto.lookup_id(svc.keys, key)
-    event = caused_by(caller, "receipt.viewed", receipt_ref=receipt_id)
-    run = svc.chains.bound(db, svc.audit_key, event)
-    if count is None:
-        receipt = await store.read_receipt(run, receipt_id)
-    else:
-        limit = svc.rate_limits.limit(count.event)
-        hit, receipt = await store.read_receipt_counted(run, receipt_id, count.args, limit)
-        await judge(svc, caller, count, hit)
-    return _opened(svc, key, receipt)
-
-
-async def _view(db: Db, svc: Services, key: str) -> ReceiptView:
+async def _view(
+    db: Db, svc: Services, key: str, *, recorded_for: Caller | None = None
+) -> ReceiptView:
+    """The receipt behind `key`; with `recorded_for`, the read is recorded as theirs."""
     receipt = None
     if crypto.is_link_key(key):
-        receipt = await store.get_receipt(db, crypto.lookup_id(svc.keys, key))
-    return _opened(svc, key, receipt)
-
-
-def _opened(svc: Services, key: str, receipt: Receipt | None) -> ReceiptView:
-    """The view of a receipt, its share key opened while the secret is live."""
+        receipt_id = crypto.lookup_id(svc.keys, key)
+        if recorded_for is None:
+            receipt = await store.get_receipt(db, receipt_id)
+        else:
+            event = caused_by(recorded_for, "receipt.viewed", receipt_ref=receipt_id)
+            run = svc.chains.bound(db, svc.audit_key, event)
+            receipt = await store.read_receipt(run, receipt_id)
     if receipt is None:
         raise UnknownSecret(key)
     share_key = None

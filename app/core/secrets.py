@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from app import crypto, metrics
 from app.core import rules
-from app.core.audit import Event, caused_by
+from app.core.audit import caused_by
 from app.core.context import Caller, Services
-from app.core.errors import DomainError, InvalidRequest, UnknownSecret
-from app.core.limits import Count, count_of, judge, throttle
+from app.core.errors import InvalidRequest, UnknownSecret
+from app.core.limits import count_of, judge, throttle
 from app.core.passwords import CharacterSets, generate_password
 from app.core.unlock import open_live
 from app.store import secrets as store
@@ -79,61 +78,37 @@ class _Draft:
 
 
 async def conceal(svc: Services, caller: Caller, req: ConcealRequest) -> Created:
-    def checked() -> _Draft:
-        draft = _checked(svc, caller, "conceal", req.secret, req)
-        if not req.secret:
-            raise InvalidRequest("You did not provide anything to share")
-        rules.check_size(svc.plan(caller.plan), req.secret)
-        return draft
-
-    return await _create(svc, caller, await _counted_when_refused(svc, caller, checked))
+    draft = await _checked(svc, caller, "conceal", req.secret, req)
+    if not req.secret:
+        raise InvalidRequest("You did not provide anything to share")
+    rules.check_size(svc.plan(caller.plan), req.secret)
+    return await _create(svc, caller, draft)
 
 
 async def generate(svc: Services, caller: Caller, req: GenerateRequest) -> Created:
     sets = req.character_sets or CharacterSets(symbols=svc.limits.generate_symbols)
     length = rules.check_length(svc.limits, req.length, sets)
     value = generate_password(length, sets)
+    draft = await _checked(svc, caller, "generate", value, req)
     later = not (req.passphrase or req.shown_at_creation)
-
-    def checked() -> _Draft:
-        return replace(_checked(svc, caller, "generate", value, req), value_claimable=later)
-
-    return await _create(svc, caller, await _counted_when_refused(svc, caller, checked))
+    return await _create(svc, caller, replace(draft, value_claimable=later))
 
 
-def _checked(
+async def _checked(
     svc: Services, caller: Caller, kind: str, value: str, req: ConcealRequest | GenerateRequest
 ) -> _Draft:
     """The rules every create follows, in upstream's order."""
+    await throttle(svc, caller, "create_secret")
     recipient = rules.check_recipients(caller, req.recipients)
+    if recipient:
+        await throttle(svc, caller, "email_recipient")
     domain = rules.check_share_domain(svc.site_host, svc.share_domains, req.share_domain)
     rules.check_passphrase(svc.limits, req.passphrase)
     ttl = rules.clamp_ttl(svc.limits, svc.plan(caller.plan), req.ttl)
     return _Draft(kind, value, req.passphrase, ttl, recipient, domain)
 
 
-async def _counted_when_refused(
-    svc: Services, caller: Caller, checked: Callable[[], _Draft]
-) -> _Draft:
-    """The draft, if the request follows the rules. One that does not still counts against
-    the create limit, and a client over it hears that first, as upstream answers; one that
-    does is counted by the statement that writes it (_write)."""
-    try:
-        return checked()
-    except DomainError:
-        await throttle(svc, caller, "create_secret")
-        raise
-
-
 async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
-    count = count_of(svc, caller, "create_secret")
-    if draft.passphrase or draft.recipient:
-        # Counted before the work: hashing a passphrase is too dear to do for a client
-        # over its limit, and a recipient has a limit of its own, counted second.
-        await throttle(svc, caller, "create_secret")
-        if draft.recipient:
-            await throttle(svc, caller, "email_recipient")
-        count = None
     share_key, receipt_key = crypto.new_link_key(), crypto.new_link_key()
     salt = crypto.new_salt() if draft.passphrase else None
     pass_key = await svc.hasher.derive(draft.passphrase, salt) if salt else b""
@@ -160,7 +135,8 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
         recipients=rules.obscure_email(draft.recipient) if draft.recipient else None,
     )
     event = caused_by(caller, "secret.created", receipt_ref=new.receipt_id, detail=draft.kind)
-    created = await _write(svc, caller, new, event, count)
+    async with svc.store.connection() as db:
+        created = await store.insert_pair(svc.chains.bound(db, svc.audit_key, event), new)
     metrics.SECRETS_CREATED.labels(draft.kind).inc()
     return Created(
         kind=draft.kind,
@@ -174,22 +150,6 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
         recipient=draft.recipient,
         value=draft.value if draft.kind == "generate" else None,
     )
-
-
-async def _write(
-    svc: Services, caller: Caller, new: NewSecret, event: Event, count: Count | None
-) -> datetime:
-    """Write the pair and its event; with `count`, the request is counted by the same
-    statement, which writes nothing once the client is over its limit."""
-    async with svc.store.connection() as db:
-        run = svc.chains.bound(db, svc.audit_key, event)
-        if count is None:
-            return await store.insert_pair(run, new)
-        limit = svc.rate_limits.limit(count.event)
-        hit, created = await store.insert_pair_counted(run, new, count.args, limit)
-    await judge(svc, caller, count, hit)  # over the limit: raises (and nothing was written)
-    assert created is not None  # noqa: S101  # within the limit the pair was written
-    return created
 
 
 async def show_secret(svc: Services, caller: Caller, key: str) -> LiveSecret:

@@ -59,8 +59,7 @@ UPDATE audit_heads SET seq = $13, chain_hash = $14 WHERE part = $1
 
 # A change and its audit row in one statement (its own implicit transaction), the row
 # chained beforehand from a head this process holds in memory (app/core/chains.py).
-# `work` runs first and decides: no row back (or none that meets `recorded_if`), nothing
-# is recorded. Then the head moves,
+# `work` runs first and decides: no row back, nothing is recorded. Then the head moves,
 # but only from the seq the hash was computed on: if another writer moved it, the
 # guard aborts the whole statement, change included, and the writer retries. A second
 # writer of the same seq fails on uq_audit_events_part_seq instead, with the same effect.
@@ -69,11 +68,9 @@ UPDATE audit_heads SET seq = $13, chain_hash = $14 WHERE part = $1
 # event per change, and encoding ten one-element arrays cost the driver more than the rest.
 _AUDITED = """
 WITH {work},
-recorded AS (SELECT 1 FROM work WHERE {recorded_if} LIMIT 1),
 head AS (
     UPDATE audit_heads SET seq = ${seq}::bigint, chain_hash = ${chain_hash}::bytea
-     WHERE part = ${part}::smallint AND seq = ${seq}::bigint - 1
-       AND EXISTS (SELECT 1 FROM recorded)
+     WHERE part = ${part}::smallint AND seq = ${seq}::bigint - 1 AND EXISTS (SELECT 1 FROM work)
     RETURNING part, seq
 ),
 appended AS (
@@ -84,10 +81,7 @@ appended AS (
            ${receipt_ref}::bytea, ${detail}::text, ${chain_hash}::bytea
       FROM head
 )
-SELECT work.*,
-       ots_audit_guard((SELECT count(*) FROM head) = (SELECT count(*) FROM recorded))
-       AND EXISTS (SELECT 1 FROM head) AS audited
-  FROM work
+SELECT work.*, ots_audit_guard((SELECT count(*) FROM head) = 1) AS audited FROM work
 """
 # The audit parameters, in order, after the work's own.
 AUDITED_FIELDS = (
@@ -107,12 +101,11 @@ AUDITED_FIELDS = (
 READ_HEAD = "SELECT seq, chain_hash FROM audit_heads WHERE part = $1"
 
 
-def audited(work: str, work_params: int, recorded_if: str = "true") -> str:
+def audited(work: str, work_params: int) -> str:
     """One statement: `work` (CTE definitions, the last named `work`, using $1 to
-    $work_params) and the audit row of its outcome, written if a row of `work` meets
-    `recorded_if`; audited_args() gives the rest. Each row comes back with `audited`."""
+    $work_params) and the audit row of its outcome; audited_args() gives the rest."""
     numbers = {name: work_params + 1 + i for i, name in enumerate(AUDITED_FIELDS)}
-    return _AUDITED.format(work=work.strip(), recorded_if=recorded_if, **numbers)
+    return _AUDITED.format(work=work.strip(), **numbers)
 
 
 # An event alone, with no change beside it (reads worth recording).

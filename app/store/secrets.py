@@ -10,11 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from app.store.audit import Audited, audited
 from app.store.db import Db
-from app.store.ratelimits import Hit, counted, hit_ctes, hit_of
+from app.store.ratelimits import Hit, counted, hit_of
 
 _HIT_COLUMNS = ("hits", "retry_after")
 
@@ -78,40 +76,25 @@ class Receipt:
     secret_id: bytes | None  # set while the secret is live
 
 
-_RECEIPT_COLUMNS = """receipts (
-        id, key_id, share_key_sealed, secret_shortkey, custid, kind, state, secret_ttl,
-        receipt_ttl, has_passphrase, value_claimable, share_domain, recipients,
-        receipt_key_sealed, expires_at)"""
-_RECEIPT_VALUES = """$2, $3, $7, $8, $9, $10, 'new', $11::int, 2 * $11::int,
-        $5::bytea IS NOT NULL, $12, $13, $14, $15, now() + make_interval(secs => 2 * $11::int)"""
-_LIVE_ROW_OF_RECEIPT = """
-    INSERT INTO secrets (id, receipt_id, key_id, ciphertext, passphrase_salt, value_bytes,
-                         expires_at)
-    SELECT $1, receipt.id, $3, $4, $5, $6, now() + make_interval(secs => $11::int) FROM receipt
-    RETURNING created_at"""
-
 # One statement with its audit row: the pair and the event commit together, in one
 # round trip.
 INSERT_PAIR = audited(
-    f"""
-receipt AS (INSERT INTO {_RECEIPT_COLUMNS} VALUES ({_RECEIPT_VALUES}) RETURNING id),
-work AS ({_LIVE_ROW_OF_RECEIPT})""",  # noqa: S608  # constants only
-    15,
-)
-# The same, with the request's rate-limit count ($16 to $18) in front: the pair is written
-# only while the count is within the limit ($19). Every row comes back with the hit.
-INSERT_PAIR_COUNTED = audited(
-    f"""
-{hit_ctes(16)},
+    """
 receipt AS (
-    INSERT INTO {_RECEIPT_COLUMNS}
-    SELECT {_RECEIPT_VALUES} FROM hit WHERE hit.hits <= $19
+    INSERT INTO receipts (id, key_id, share_key_sealed, secret_shortkey, custid, kind, state,
+                          secret_ttl, receipt_ttl, has_passphrase, value_claimable,
+                          share_domain, recipients, receipt_key_sealed, expires_at)
+    VALUES ($2, $3, $7, $8, $9, $10, 'new', $11::int, 2 * $11::int, $5::bytea IS NOT NULL,
+            $12, $13, $14, $15, now() + make_interval(secs => 2 * $11::int))
     RETURNING id
 ),
-made AS ({_LIVE_ROW_OF_RECEIPT}),
-work AS (SELECT hit.*, made.created_at FROM hit LEFT JOIN made ON true)""",  # noqa: S608
-    19,
-    recorded_if="work.created_at IS NOT NULL",
+work AS (
+    INSERT INTO secrets (id, receipt_id, key_id, ciphertext, passphrase_salt, value_bytes,
+                         expires_at)
+    SELECT $1, receipt.id, $3, $4, $5, $6, now() + make_interval(secs => $11::int) FROM receipt
+    RETURNING created_at
+)""",
+    15,
 )
 
 
@@ -120,15 +103,6 @@ async def insert_pair(run: Audited, new: NewSecret) -> datetime:
     rows = await run(INSERT_PAIR, pair_args(new))
     created: datetime = rows[0]["created_at"]
     return created
-
-
-async def insert_pair_counted(
-    run: Audited, new: NewSecret, count: tuple[bytes, str, int], limit: int
-) -> tuple[Hit, datetime | None]:
-    """insert_pair, counted (ratelimits.hit's arguments in `count`): nothing is written
-    once the count is over `limit`; then the creation time is None."""
-    [row] = await run(INSERT_PAIR_COUNTED, (*pair_args(new), *count, limit))
-    return hit_of(row), row["created_at"]
 
 
 def pair_args(new: NewSecret) -> tuple[object, ...]:
@@ -256,34 +230,10 @@ async def get_receipt(db: Db, receipt_id: bytes) -> Receipt | None:
     return None if row is None else Receipt(**row)
 
 
-# The same, with the request's rate-limit count ($2 to $4) in front; recorded only if
-# there is a receipt and the count is within the limit ($5). One row, with the hit.
-GET_RECEIPT_COUNTED = audited(
-    f"""
-{hit_ctes(2)},
-work AS (SELECT hit.*, found.* FROM hit LEFT JOIN ({GET_RECEIPT}) found ON true)""",  # noqa: S608
-    5,
-    recorded_if="work.id IS NOT NULL AND work.hits <= $5",
-)
-_NOT_RECEIPT = ("audited", *_HIT_COLUMNS)
-
-
 async def read_receipt(run: Audited, receipt_id: bytes) -> Receipt | None:
     """get_receipt, recorded (only if there is a receipt to read)."""
     rows = await run(GET_RECEIPT_AUDITED, (receipt_id,))
-    return _receipt(rows[0]) if rows else None
-
-
-async def read_receipt_counted(
-    run: Audited, receipt_id: bytes, count: tuple[bytes, str, int], limit: int
-) -> tuple[Hit, Receipt | None]:
-    """read_receipt, counted; over `limit`, nothing is recorded (and the caller refuses)."""
-    [row] = await run(GET_RECEIPT_COUNTED, (receipt_id, *count, limit))
-    return hit_of(row), _receipt(row) if row["id"] is not None else None
-
-
-def _receipt(row: asyncpg.Record) -> Receipt:
-    return Receipt(**{k: v for k, v in row.items() if k not in _NOT_RECEIPT})
+    return Receipt(**{k: v for k, v in rows[0].items() if k != "audited"}) if rows else None
 
 
 async def recent_receipts(
