@@ -37,6 +37,7 @@ class Services:
     rate_limits: RateLimits
     share_domains: tuple[str, ...]
     audit_key: bytes
+    base_url: str  # links in notification mail are built like the API's
 
     def plan(self, name: str) -> Plan:
         return next(plan for plan in self.plans if plan.name == name)
@@ -55,6 +56,7 @@ class Services:
             rate_limits=settings.rate_limits,
             share_domains=settings.share_domains,
             audit_key=crypto.audit_key(settings.keys),
+            base_url=settings.base_url,
         )
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from app import crypto, metrics
-from app.core import audit, rules
+from app.core import audit, notify, rules
 from app.core.audit import caused_by
 from app.core.context import Caller, Services
 from app.core.errors import InvalidRequest, UnknownSecret
@@ -136,6 +136,8 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
     )
     async with svc.store.transaction() as tx:
         created = await store.insert_pair(tx, new)
+        if draft.recipient:
+            await notify.enqueue_recipient_mail(tx, svc, new, share_key, draft.recipient)
         await audit.record(
             tx,
             svc.audit_key,
