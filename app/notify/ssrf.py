@@ -1,21 +1,17 @@
 """Where a webhook may go: http(s) only, and never to an address in the deny-list.
 
-The check is made on the addresses the connection will use: the resolver below refuses
+The check is made on the addresses the connection will use: the resolver (webhook.py) refuses
 a name if any of its addresses is denied, and the connector connects to exactly what it
 returned, so a name cannot resolve to a public address for the check and to a private
 one for the connection (DNS rebinding). IP literals skip resolvers, so check_url checks
-them itself. Redirects are never followed (webhook.py).
+them itself. Redirects are never followed. No aiohttp here: the admin CLI checks URLs too.
 """
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from urllib.parse import urlsplit
-
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
 
 from app.config import IPNetwork
 
@@ -42,6 +38,8 @@ def check_url(url: str, deny: Sequence[IPNetwork]) -> str:
         raise Refused("webhook URL must be http:// or https:// with a host")
     if parts.username is not None or parts.password is not None:
         raise Refused("webhook URL must not carry credentials")
+    if parts.hostname == "localhost" or parts.hostname.endswith(".localhost"):
+        raise Refused("webhook URL must not point at localhost")
     try:
         literal = ip_address(parts.hostname.split("%", maxsplit=1)[0])
     except ValueError:
@@ -49,23 +47,3 @@ def check_url(url: str, deny: Sequence[IPNetwork]) -> str:
     if denied(str(literal), deny):
         raise Refused(f"webhook address {literal} is in a denied network")
     return url
-
-
-class GuardedResolver(AbstractResolver):
-    """aiohttp's resolver, refusing names with any denied address."""
-
-    def __init__(self, deny: Sequence[IPNetwork], inner: AbstractResolver | None = None) -> None:
-        self._deny = tuple(deny)
-        self._inner = inner or DefaultResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        found = await self._inner.resolve(host, port, family)
-        bad = [info["host"] for info in found if denied(info["host"], self._deny)]
-        if bad:
-            raise Refused(f"webhook host resolves to a denied address ({bad[0]})")
-        return found
-
-    async def close(self) -> None:
-        await self._inner.close()

@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import time
 from collections.abc import Sequence
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 
 from app.config import IPNetwork
-from app.notify.ssrf import GuardedResolver, check_url
+from app.notify.ssrf import Refused, check_url, denied
 from app.store.outbox import Notification
 
 USER_AGENT = "ots-webhook/1"
@@ -85,3 +88,23 @@ async def post(
     ) as response:
         if not 200 <= response.status < 300:  # noqa: PLR2004  # the 2xx range
             raise HttpFailure(f"HTTP {response.status}")
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver, refusing names with any denied address."""
+
+    def __init__(self, deny: Sequence[IPNetwork], inner: AbstractResolver | None = None) -> None:
+        self._deny = tuple(deny)
+        self._inner = inner or DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        bad = [info["host"] for info in found if denied(info["host"], self._deny)]
+        if bad:
+            raise Refused(f"webhook host resolves to a denied address ({bad[0]})")
+        return found
+
+    async def close(self) -> None:
+        await self._inner.close()
