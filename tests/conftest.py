@@ -68,8 +68,8 @@ def settings(database_url: str) -> Settings:
 
 
 TRUNCATE = (
-    "TRUNCATE receipts, secrets, passphrase_attempts, passphrase_lockouts, customers, rate_counters,"
-    " notifications"
+    "TRUNCATE receipts, secrets, passphrase_attempts, passphrase_lockouts, customers,"
+    " rate_counters, notifications"
 )
 
 
