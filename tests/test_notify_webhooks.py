@@ -32,7 +32,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def _service(
-    aiohttp_client: AiohttpClient, settings: Settings, **notify: object
+    aiohttp_client: AiohttpClient, settings: Settings, **notify: int
 ) -> TestClient[web.Request, web.Application]:
     return await aiohttp_client(create_app(notify_settings(settings, **notify)))
 
