@@ -121,7 +121,7 @@ async def http_receiver(receiver: Receiver | None = None) -> AsyncIterator[Recei
         await runner.cleanup()
 
 
-def notify_settings(settings: Settings, inbox: Inbox | None = None, **changes: Any) -> Settings:
+def notify_settings(settings: Settings, *, inbox: Inbox | None = None, **changes: Any) -> Settings:
     smtp = Smtp(host="127.0.0.1", port=inbox.port, starttls=False, timeout=3.0) if inbox else Smtp()
     return replace(settings, notify=replace(FAST, smtp=smtp, **changes))
 

@@ -34,7 +34,7 @@ async def inbox() -> AsyncIterator[Inbox]:
 async def mailing(
     db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings, inbox: Inbox
 ) -> TestClient[web.Request, web.Application]:
-    return await aiohttp_client(create_app(notify_settings(settings, inbox)))
+    return await aiohttp_client(create_app(notify_settings(settings, inbox=inbox)))
 
 
 async def _account(client: Client) -> dict[str, str]:
