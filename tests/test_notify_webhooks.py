@@ -32,9 +32,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def _service(
-    aiohttp_client: AiohttpClient, settings: Settings, **notify: int
+    aiohttp_client: AiohttpClient, settings: Settings, max_attempts: int = 3
 ) -> TestClient[web.Request, web.Application]:
-    return await aiohttp_client(create_app(notify_settings(settings, **notify)))
+    return await aiohttp_client(create_app(notify_settings(settings, max_attempts=max_attempts)))
 
 
 async def _hooked(client: Client, url: str) -> tuple[dict[str, str], bytes]:
