@@ -12,7 +12,7 @@ from app.core.accounts import OPERATOR
 from app.core.audit import caused_by
 from app.core.context import Caller, Services
 from app.core.errors import InvalidRequest
-from app.notify.ssrf import Refused, check_url
+from app.notify.ssrf import Refused, check_configured
 from app.store import customers as store
 from app.store.customers import Webhook
 
@@ -35,7 +35,7 @@ async def set_webhook(
 ) -> str:
     """Point the account's events at `url`; returns the signing secret (kept only sealed)."""
     try:
-        check_url(url, deny)
+        check_configured(url, deny)
     except Refused as exc:
         raise InvalidRequest(str(exc)) from None
     secret = secret or new_secret()

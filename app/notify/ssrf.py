@@ -38,12 +38,19 @@ def check_url(url: str, deny: Sequence[IPNetwork]) -> str:
         raise Refused("webhook URL must be http:// or https:// with a host")
     if parts.username is not None or parts.password is not None:
         raise Refused("webhook URL must not carry credentials")
-    if parts.hostname == "localhost" or parts.hostname.endswith(".localhost"):
-        raise Refused("webhook URL must not point at localhost")
     try:
         literal = ip_address(parts.hostname.split("%", maxsplit=1)[0])
     except ValueError:
         return url  # a name: the resolver checks what it resolves to
     if denied(str(literal), deny):
         raise Refused(f"webhook address {literal} is in a denied network")
+    return url
+
+
+def check_configured(url: str, deny: Sequence[IPNetwork]) -> str:
+    """At configuration time, also refuse the names that always mean loopback (delivery
+    needs no such rule: the resolver sees the address)."""
+    host = urlsplit(check_url(url, deny)).hostname or ""
+    if (host == "localhost" or host.endswith(".localhost")) and denied("127.0.0.1", deny):
+        raise Refused("webhook URL must not point at localhost")
     return url
