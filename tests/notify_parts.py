@@ -83,12 +83,13 @@ def parts(message: Message) -> dict[str, str]:
 
 @dataclass
 class Receiver:
-    """An HTTP receiver: answers `fail_first` requests with 500 (or hangs on them while
-    `hang` is set), then 200; keeps every request's headers and body."""
+    """An HTTP receiver: answers `fail_first` requests with 500, then 204; while `hang`
+    is an unset event, requests wait for it; keeps every request's headers and body."""
 
     url: str = ""
     fail_first: int = 0
     hang: asyncio.Event | None = None
+    delay: float = 0.0  # seconds each request takes
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     answered_ok: list[bytes] = field(default_factory=list)
 
@@ -97,6 +98,9 @@ class Receiver:
         self.requests.append((dict(request.headers), body))
         if self.hang is not None:
             await self.hang.wait()
+        await asyncio.sleep(self.delay)
+        if request.transport is None or request.transport.is_closing():
+            return web.Response(status=499)  # the sender is gone: it never learns of this
         if len(self.requests) <= self.fail_first:
             return web.Response(status=500, text="try later")
         self.answered_ok.append(body)
