@@ -117,6 +117,7 @@ class Smtp:
     starttls: bool = True
     sender: str = "ots@localhost"
     timeout: float = 10.0
+    ca_file: str = ""  # CA bundle the relay's certificate must chain to (default: system)
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,7 @@ def _notify(env: Mapping[str, str]) -> Notify:
             starttls=_bool(env, "OTS_SMTP_STARTTLS", True),
             sender=env.get("OTS_SMTP_FROM", "ots@localhost"),
             timeout=_float(env, "OTS_SMTP_TIMEOUT", 10.0),
+            ca_file=env.get("OTS_SMTP_CA_FILE", ""),
         ),
         max_attempts=_int(env, "OTS_NOTIFY_MAX_ATTEMPTS", 8, 1, 100),
         backoff_base=_float(env, "OTS_NOTIFY_BACKOFF_BASE", 30.0),

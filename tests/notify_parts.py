@@ -60,9 +60,10 @@ class Inbox:
 
 
 @asynccontextmanager
-async def smtp_server() -> AsyncIterator[Inbox]:
+async def smtp_server(**smtp: Any) -> AsyncIterator[Inbox]:
+    """aiosmtpd on 127.0.0.1; `smtp` goes to its SMTP class (TLS, authentication)."""
     inbox = Inbox(port=free_port())
-    controller = Controller(_Handler(inbox), hostname="127.0.0.1", port=inbox.port)
+    controller = Controller(_Handler(inbox), hostname="127.0.0.1", port=inbox.port, **smtp)
     await asyncio.to_thread(controller.start)
     try:
         yield inbox

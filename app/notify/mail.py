@@ -77,6 +77,7 @@ async def send(smtp: Smtp, msg: EmailMessage) -> None:
                 username=smtp.username or None,
                 password=smtp.password or None,
                 start_tls=smtp.starttls,
+                cert_bundle=smtp.ca_file or None,
                 timeout=smtp.timeout,
             )
     except aiosmtplib.SMTPResponseException as exc:
