@@ -4,7 +4,10 @@ background worker: signed bodies, retries with backoff, dead-lettering."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -16,7 +19,7 @@ from pytest_aiohttp import AiohttpClient
 from app.config import Settings
 from app.core import accounts, webhooks
 from app.keys import SERVICES
-from app.notify.webhook import verify
+from app.notify.webhook import signature, verify
 from app.server import create_app
 from tests.factories import V2, Client, burn, reveal
 from tests.notify_parts import Receiver, basic_auth, http_receiver, notify_settings, wait_until
@@ -151,3 +154,18 @@ async def _dead(db: asyncpg.Connection) -> bool:
 def _dead_count() -> float:
     labels = {"channel": "webhook", "outcome": "dead"}
     return REGISTRY.get_sample_value("ots_notifications_total", labels) or 0.0
+
+
+def test_the_readme_verification_recipe_accepts_our_signatures_only() -> None:
+    """Receivers copy the README's verify(); it must agree with what we send."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    recipe = readme.split("```python\nimport hashlib, hmac, time\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, Any] = {}
+    exec("import hashlib, hmac, time\n" + recipe, scope)  # noqa: S102  # our own README
+    body, secret = b'{"id":"x","type":"secret.revealed"}', b"whsec_readme_recipe_test_0001"
+    header = signature(secret, int(time.time()), body)
+    assert scope["verify"](secret, header, body)
+    assert not scope["verify"](secret, header, body.replace(b"revealed", b"burned"))
+    assert not scope["verify"](b"whsec_another_secret_entirely_01", header, body)
+    stale = signature(secret, int(time.time()) - 3600, body)
+    assert not scope["verify"](secret, stale, body)  # a replayed old request
