@@ -229,6 +229,15 @@ def _plan(env: Mapping[str, str], default: Plan) -> Plan:
 
 
 def _notify(env: Mapping[str, str]) -> Notify:
+    notify = _notify_settings(env)
+    slowest = max(2 * notify.smtp.timeout, notify.webhook_timeout)
+    if notify.lease_seconds <= slowest:
+        # A delivery still running when its lease ends is taken by another worker too.
+        raise ConfigError(f"OTS_NOTIFY_LEASE must be above the slowest delivery ({slowest:g} s)")
+    return notify
+
+
+def _notify_settings(env: Mapping[str, str]) -> Notify:
     deny = env.get("OTS_WEBHOOK_DENY_NETWORKS", "").strip()
     return Notify(
         smtp=Smtp(

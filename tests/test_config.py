@@ -188,6 +188,7 @@ def test_smtp_password_from_a_mounted_file(tmp_path: Path) -> None:
         ("OTS_NOTIFY_BACKOFF_BASE", "-1", "positive"),
         ("OTS_SMTP_STARTTLS", "maybe", "must be true or false"),
         ("OTS_WEBHOOK_DENY_NETWORKS", "10.0.0.0/8, private", "OTS_WEBHOOK_DENY_NETWORKS"),
+        ("OTS_NOTIFY_LEASE", "15", "above the slowest delivery"),
     ],
 )
 def test_bad_notification_settings_are_refused(name: str, raw: str, complaint: str) -> None:

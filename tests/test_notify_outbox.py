@@ -39,7 +39,8 @@ SERVICE_ENV = {
     "OTS_WEBHOOK_DENY_NETWORKS": "none",  # the receiver is on 127.0.0.1
     "OTS_NOTIFY_LEASE": "2",
     "OTS_NOTIFY_BACKOFF_BASE": "0.05",
-    "OTS_WEBHOOK_TIMEOUT": "30",  # longer than the test: the hung delivery never times out
+    "OTS_WEBHOOK_TIMEOUT": "1.5",  # the hung delivery is killed well before this
+    "OTS_SMTP_TIMEOUT": "0.5",  # the lease must outlast both
 }
 
 

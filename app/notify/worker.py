@@ -50,7 +50,11 @@ async def deliver_due(d: Deliverer) -> int:
     """One round: claim up to a batch, deliver them concurrently; how many were claimed."""
     async with d.store.transaction() as tx:
         due = await outbox.claim_due(tx, d.config.batch, d.config.lease_seconds)
-    await asyncio.gather(*(deliver_one(d, note) for note in due))
+    outcomes = await asyncio.gather(*(deliver_one(d, n) for n in due), return_exceptions=True)
+    for note, outcome in zip(due, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            # Not settled (the database went away?): the lease runs out and it goes again.
+            log.warning("notification %d not settled: %s", note.id, type(outcome).__name__)
     return len(due)
 
 
