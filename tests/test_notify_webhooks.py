@@ -18,6 +18,7 @@ from pytest_aiohttp import AiohttpClient
 
 from app.config import Settings
 from app.core import accounts, webhooks
+from app.expiry import sweep
 from app.keys import SERVICES
 from app.notify.webhook import signature, verify
 from app.server import create_app
@@ -65,13 +66,19 @@ async def test_events_arrive_signed_and_without_secrets(
     revealed, burned = await _conceal(client, auth), await _conceal(client, auth)
     assert (await reveal(client, revealed["share"]))[0] == 200
     assert (await burn(client, burned["receipt"]))[0] == 200
-    await wait_until(lambda: _answered(receiver, 4), "four events delivered")
+    expired = await _conceal(client, auth)
+    await db.execute("UPDATE secrets SET expires_at = now() - interval '1 second'")
+    svc = client.app[SERVICES]
+    assert (await sweep(svc.store, svc.audit_key, batch=10)).receipts_expired == 1
+    await wait_until(lambda: _answered(receiver, 6), "six events delivered")
 
     bodies = [json.loads(body) for _, body in receiver.requests]
     assert sorted(b["type"] for b in bodies) == [
         "secret.burned",
         "secret.created",
         "secret.created",
+        "secret.created",
+        "secret.expired",
         "secret.revealed",
     ]
     for headers, body in receiver.requests:
@@ -79,12 +86,12 @@ async def test_events_arrive_signed_and_without_secrets(
         assert not verify(b"whsec_someone_else_entirely_000", headers["X-Signature"], body)
         assert not verify(secret, headers["X-Signature"], body + b" ")
         assert headers["X-Event-Id"] == json.loads(body)["id"]
-        for capability in (VALUE, *revealed.values(), *burned.values()):
+        for capability in (VALUE, *revealed.values(), *burned.values(), *expired.values()):
             assert capability.encode() not in body
-    assert len({b["id"] for b in bodies}) == 4
-    assert {b["shortid"] for b in bodies} == {revealed["share"][:6], burned["share"][:6]}
+    assert len({b["id"] for b in bodies}) == 6
+    assert {b["shortid"] for b in bodies} == {k["share"][:6] for k in (revealed, burned, expired)}
     states = await db.fetch("SELECT state, attempts FROM notifications")
-    assert [(r["state"], r["attempts"]) for r in states] == [("delivered", 1)] * 4
+    assert [(r["state"], r["attempts"]) for r in states] == [("delivered", 1)] * 6
 
 
 async def test_anonymous_secrets_and_other_events_enqueue_nothing(
