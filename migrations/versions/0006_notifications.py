@@ -40,7 +40,7 @@ DECLARE
 BEGIN
     SELECT c.custid, c.notify_sender, c.webhook_url IS NOT NULL AS hooked, r.secret_shortkey
       INTO target
-      FROM receipts r JOIN customers c ON c.custid = r.custid
+      FROM receipts r JOIN customers c ON c.custid = r.custid AND NOT c.disabled
      WHERE r.id = NEW.receipt_ref;
     IF NOT FOUND THEN
         RETURN NULL;
