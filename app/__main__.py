@@ -59,7 +59,23 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_parser("list", help="list accounts")
     for name, text in (("disable", "disable an account"), ("rotate-token", "issue a new token")):
         actions.add_parser(name, help=text).add_argument("email")
+    _notify_parsers(actions)
     return parser
+
+
+def _notify_parsers(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    hook = actions.add_parser(
+        "webhook", help="POST the account's events to URL; prints a new signing secret once"
+    )
+    hook.add_argument("email")
+    hook.add_argument("url")
+    hook.add_argument(
+        "--secret-stdin", action="store_true", help="read the signing secret from stdin instead"
+    )
+    actions.add_parser("webhook-remove", help="stop the account's webhook").add_argument("email")
+    notify = actions.add_parser("notify-sender", help="mail the account when secrets are read")
+    notify.add_argument("email")
+    notify.add_argument("switch", choices=["on", "off"])
 
 
 if __name__ == "__main__":

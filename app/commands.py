@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 
 from app import audit_commands, crypto, migrate
-from app.config import Settings, secret_setting
-from app.core import accounts
+from app.config import IPNetwork, Settings, secret_setting
+from app.core import accounts, webhooks
 from app.core.context import Services
 from app.store.db import Store, close_pool, create_pool
 from app.workers import run_server, serve_workers
@@ -82,7 +83,10 @@ async def with_services(args: argparse.Namespace, env: dict[str, str]) -> int:
             return await audit_commands.run(svc, args)
         if args.command == "keys":
             return await audit_commands.retire_key(svc, args.key_id)
-        await _customer_action(svc, args)
+        if args.action in NOTIFY_ACTIONS:
+            await _notify_action(svc, args, settings.notify.webhook_deny)
+        else:
+            await _customer_action(svc, args)
     finally:
         await close_pool(pool)
     return 0
@@ -104,3 +108,25 @@ async def _customer_action(svc: Services, args: argparse.Namespace) -> None:
         for customer in await accounts.list_customers(svc):
             state = "disabled" if customer.disabled else "active"
             print(f"{customer.custid}\t{customer.plan}\t{state}\t{customer.created:%Y-%m-%d}")
+
+
+NOTIFY_ACTIONS = ("webhook", "webhook-remove", "notify-sender")
+
+
+async def _notify_action(
+    svc: Services, args: argparse.Namespace, deny: tuple[IPNetwork, ...]
+) -> None:
+    """The signing secret is printed once, and only if generated here."""
+    email = args.email.strip().lower()
+    if args.action == "webhook":
+        given = sys.stdin.readline().strip() if args.secret_stdin else None
+        secret = await webhooks.set_webhook(svc, email, args.url, deny, given)
+        print(f"webhook for {email} set")
+        if not given:
+            print(f"signing secret: {secret}")
+    elif args.action == "webhook-remove":
+        await webhooks.remove_webhook(svc, email)
+        print(f"webhook for {email} removed")
+    else:
+        await webhooks.set_notify_sender(svc, email, args.switch == "on")
+        print(f"sender notifications for {email} {args.switch}")

@@ -94,6 +94,48 @@ class DatabaseConfig:
     idle_in_transaction_timeout_ms: int = 10_000
 
 
+# Where webhooks may never go (SSRF): loopback, private, link-local (cloud metadata at
+# 169.254.169.254), CGNAT, "this network", multicast and reserved ranges.
+DEFAULT_WEBHOOK_DENY = tuple(
+    ip_network(net)
+    for net in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+        "172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4",
+        "240.0.0.0/4", "::/128", "::1/128", "64:ff9b::/96", "fc00::/7", "fe80::/10", "ff00::/8",
+    )
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Smtp:
+    """The relay notification mail goes through; no host means no mail is sent."""
+
+    host: str = ""
+    port: int = 587
+    username: str = ""
+    password: str = field(default="", repr=False)
+    starttls: bool = True
+    sender: str = "ots@localhost"
+    timeout: float = 10.0
+    ca_file: str = ""  # CA bundle the relay's certificate must chain to (default: system)
+
+
+@dataclass(frozen=True)
+class Notify:
+    """The outbox worker: how often it looks, how it retries, how long a delivery may take."""
+
+    smtp: Smtp = field(default_factory=Smtp)
+    max_attempts: int = 8
+    backoff_base: float = 30.0  # the first retry's delay; doubled each time, with jitter
+    backoff_max: float = 6 * 3600.0
+    poll_interval: float = 2.0
+    batch: int = 20
+    lease_seconds: float = 60.0  # above the longest delivery, or a slow one is sent twice
+    webhook_timeout: float = 10.0
+    webhook_deny: tuple[IPNetwork, ...] = DEFAULT_WEBHOOK_DENY
+    retention_seconds: float = 7 * DAY  # delivered and dead rows are kept this long
+
+
 @dataclass(frozen=True)
 class Settings:
     database: DatabaseConfig
@@ -121,6 +163,7 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     # The page languages (app/web/locales); /api/v2/supported-locales reports the same.
     locales: tuple[str, ...] = ("en", "de")
+    notify: Notify = field(default_factory=Notify)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -154,6 +197,7 @@ class Settings:
             shutdown_timeout=_float(env, "OTS_SHUTDOWN_TIMEOUT", 20.0),
             log_format=env.get("OTS_LOG_FORMAT", "text"),
             max_body_bytes=body_limit(max(plan.max_secret_bytes for plan in plans)),
+            notify=_notify(env),
         )
 
     def plan(self, name: str) -> Plan:
@@ -184,6 +228,41 @@ def _plan(env: Mapping[str, str], default: Plan) -> Plan:
     )
 
 
+def _notify(env: Mapping[str, str]) -> Notify:
+    notify = _notify_settings(env)
+    slowest = max(2 * notify.smtp.timeout, notify.webhook_timeout)
+    if notify.lease_seconds <= slowest:
+        # A delivery still running when its lease ends is taken by another worker too.
+        raise ConfigError(f"OTS_NOTIFY_LEASE must be above the slowest delivery ({slowest:g} s)")
+    return notify
+
+
+def _notify_settings(env: Mapping[str, str]) -> Notify:
+    deny = env.get("OTS_WEBHOOK_DENY_NETWORKS", "").strip()
+    return Notify(
+        smtp=Smtp(
+            host=env.get("OTS_SMTP_HOST", ""),
+            port=_int(env, "OTS_SMTP_PORT", 587, 1, 65535),
+            username=env.get("OTS_SMTP_USERNAME", ""),
+            password=optional_secret(env, "OTS_SMTP_PASSWORD"),
+            starttls=_bool(env, "OTS_SMTP_STARTTLS", True),
+            sender=env.get("OTS_SMTP_FROM", "ots@localhost"),
+            timeout=_float(env, "OTS_SMTP_TIMEOUT", 10.0),
+            ca_file=env.get("OTS_SMTP_CA_FILE", ""),
+        ),
+        max_attempts=_int(env, "OTS_NOTIFY_MAX_ATTEMPTS", 8, 1, 100),
+        backoff_base=_float(env, "OTS_NOTIFY_BACKOFF_BASE", 30.0),
+        poll_interval=_float(env, "OTS_NOTIFY_POLL_INTERVAL", 2.0),
+        lease_seconds=_float(env, "OTS_NOTIFY_LEASE", 60.0),
+        webhook_timeout=_float(env, "OTS_WEBHOOK_TIMEOUT", 10.0),
+        webhook_deny=DEFAULT_WEBHOOK_DENY
+        if not deny
+        else ()
+        if deny == "none"
+        else _networks(deny, "OTS_WEBHOOK_DENY_NETWORKS"),
+    )
+
+
 def _rate_limits(env: Mapping[str, str]) -> RateLimits:
     """OTS_RATE_LIMITS="create_secret=100,show_secret=500" overrides single events."""
     limits = dict(DEFAULT_RATE_LIMITS)
@@ -196,11 +275,11 @@ def _rate_limits(env: Mapping[str, str]) -> RateLimits:
     return RateLimits(window_seconds=window, per_event=tuple(limits.items()))
 
 
-def _networks(text: str) -> tuple[IPNetwork, ...]:
+def _networks(text: str, name: str = "OTS_TRUSTED_PROXIES") -> tuple[IPNetwork, ...]:
     try:
         return tuple(ip_network(part, strict=False) for part in text.replace(",", " ").split())
     except ValueError as exc:
-        raise ConfigError(f"OTS_TRUSTED_PROXIES: {exc}") from None
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 def _domains(text: str) -> tuple[str, ...]:
@@ -235,6 +314,13 @@ def secret_setting(env: Mapping[str, str], name: str) -> str:
     if not value:
         raise ConfigError(f"{name} is not set (nor {name}_FILE)")
     return value
+
+
+def optional_secret(env: Mapping[str, str], name: str) -> str:
+    """Like secret_setting, but unset is allowed (an SMTP relay without auth)."""
+    if env.get(name) or env.get(f"{name}_FILE"):
+        return secret_setting(env, name)
+    return ""
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -31,6 +31,7 @@ _TOKEN_PERSON = b"ots.token.v1"
 _OWNER_PERSON = b"ots.owner.v1"
 _AUDIT_PERSON = b"ots.audit.v1"
 _CSRF_PERSON = b"ots.csrf.v1"
+_NOTIFY_PERSON = b"ots.notify.v1"
 
 
 class DecryptionError(Exception):
@@ -156,6 +157,16 @@ def seal_for_owner(master: bytes, plaintext: bytes) -> bytes:
 
 def open_for_owner(master: bytes, sealed: bytes) -> bytes:
     return _open(nacl.secret.SecretBox(_blake(master, b"", _OWNER_PERSON)), sealed)
+
+
+def seal_for_notify(master: bytes, plaintext: bytes) -> bytes:
+    """Seal what only the notification worker may read (a recipient's mail, a webhook
+    signing secret) under the master key alone, apart from every other box."""
+    return nacl.secret.SecretBox(_blake(master, b"", _NOTIFY_PERSON)).encrypt(plaintext)
+
+
+def open_for_notify(master: bytes, sealed: bytes) -> bytes:
+    return _open(nacl.secret.SecretBox(_blake(master, b"", _NOTIFY_PERSON)), sealed)
 
 
 def new_salt() -> bytes:

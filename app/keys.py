@@ -12,3 +12,4 @@ from app.core.context import Services
 SETTINGS = web.AppKey("settings", Settings)
 SERVICES = web.AppKey("services", Services)
 EXPIRY_TASK = web.AppKey("expiry_task", asyncio.Task[None])
+NOTIFY_TASK = web.AppKey("notify_task", asyncio.Task[None])

@@ -35,6 +35,12 @@ POOL_IDLE = Gauge("ots_db_pool_idle", "Idle connections in the pool")
 POOL_WAITING = Gauge("ots_db_pool_waiting", "Requests waiting for a pooled connection")
 SWEEPS = Counter("ots_sweeper_runs_total", "Expiry sweeper runs", ["outcome"])
 SWEPT_ROWS = Counter("ots_sweeper_rows_total", "Rows the sweeper reclaimed", ["table"])
+NOTIFICATIONS = Counter(
+    "ots_notifications_total",
+    "Notification deliveries by outcome (delivered, retry, dead, late)",
+    ["channel", "outcome"],
+)
+NOTIFY_ROUNDS = Counter("ots_notify_rounds_total", "Notification worker rounds", ["outcome"])
 
 
 @web.middleware

@@ -20,6 +20,7 @@ from app.http.headers import add_security_headers
 from app.http.requests import request_id_middleware
 from app.keys import SERVICES, SETTINGS
 from app.metrics import metrics_middleware
+from app.notify.task import notify_task
 from app.store.db import Store, close_pool, create_pool
 from app.web import pages
 from app.web.errors import page_error_middleware
@@ -43,6 +44,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> web.Application:
     app.cleanup_ctx.append(database)
     if sweeper:
         app.cleanup_ctx.append(expiry_task)
+        app.cleanup_ctx.append(notify_task)
     for module in (openapi, secrets, receipts, meta, audit, v1, pages, health):
         module.setup(app)
     return app

@@ -68,7 +68,8 @@ def settings(database_url: str) -> Settings:
 
 
 TRUNCATE = (
-    "TRUNCATE receipts, secrets, passphrase_attempts, passphrase_lockouts, customers, rate_counters"
+    "TRUNCATE receipts, secrets, passphrase_attempts, passphrase_lockouts, customers,"
+    " rate_counters, notifications"
 )
 
 

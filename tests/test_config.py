@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,59 @@ def test_operations_settings() -> None:
 def test_hash_workers_are_bounded() -> None:
     assert 1 <= Settings.from_env(BASE).passphrase_workers <= 4
     assert Settings.from_env({**BASE, "OTS_PASSPHRASE_WORKERS": "8"}).passphrase_workers == 8
+
+
+def test_notification_settings() -> None:
+    default = Settings.from_env(BASE).notify
+    assert default.smtp.host == ""  # no relay: no mail
+    assert (default.max_attempts, default.backoff_base, default.poll_interval) == (8, 30.0, 2.0)
+    assert ip_network("169.254.0.0/16") in default.webhook_deny
+    env = {
+        **BASE,
+        "OTS_SMTP_HOST": "smtp.example.com",
+        "OTS_SMTP_PORT": "2525",
+        "OTS_SMTP_USERNAME": "ots",
+        "OTS_SMTP_PASSWORD": "relay-password-123",
+        "OTS_SMTP_STARTTLS": "false",
+        "OTS_SMTP_FROM": "Secrets <ots@example.com>",
+        "OTS_NOTIFY_MAX_ATTEMPTS": "3",
+        "OTS_NOTIFY_BACKOFF_BASE": "0.5",
+        "OTS_NOTIFY_POLL_INTERVAL": "0.25",
+        "OTS_WEBHOOK_TIMEOUT": "4",
+        "OTS_WEBHOOK_DENY_NETWORKS": "10.0.0.0/8, fd00::/8",
+    }
+    notify = Settings.from_env(env).notify
+    assert (notify.smtp.host, notify.smtp.port, notify.smtp.starttls) == (
+        "smtp.example.com",
+        2525,
+        False,
+    )
+    assert notify.smtp.password == "relay-password-123"
+    assert "relay-password-123" not in repr(Settings.from_env(env))
+    assert (notify.max_attempts, notify.backoff_base, notify.poll_interval) == (3, 0.5, 0.25)
+    assert notify.webhook_timeout == 4.0
+    assert [str(n) for n in notify.webhook_deny] == ["10.0.0.0/8", "fd00::/8"]
+    none = Settings.from_env({**BASE, "OTS_WEBHOOK_DENY_NETWORKS": "none"}).notify
+    assert none.webhook_deny == ()
+
+
+def test_smtp_password_from_a_mounted_file(tmp_path: Path) -> None:
+    path = tmp_path / "smtp"
+    path.write_text("from-a-file\n")
+    settings = Settings.from_env({**BASE, "OTS_SMTP_PASSWORD_FILE": str(path)})
+    assert settings.notify.smtp.password == "from-a-file"
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "complaint"),
+    [
+        ("OTS_NOTIFY_MAX_ATTEMPTS", "0", "between 1 and 100"),
+        ("OTS_NOTIFY_BACKOFF_BASE", "-1", "positive"),
+        ("OTS_SMTP_STARTTLS", "maybe", "must be true or false"),
+        ("OTS_WEBHOOK_DENY_NETWORKS", "10.0.0.0/8, private", "OTS_WEBHOOK_DENY_NETWORKS"),
+        ("OTS_NOTIFY_LEASE", "15", "above the slowest delivery"),
+    ],
+)
+def test_bad_notification_settings_are_refused(name: str, raw: str, complaint: str) -> None:
+    with pytest.raises(ConfigError, match=complaint):
+        Settings.from_env({**BASE, name: raw})

@@ -60,8 +60,10 @@ class Chains:
     async def write(
         self, db: Db, key: bytes, sql: str, args: Sequence[object], event: Event
     ) -> list[asyncpg.Record]:
-        """Run an audited() statement (`db` must not be in a transaction). Its rows come
-        back; none means `work` did nothing and nothing was recorded."""
+        """Run an audited() statement. Its rows come back; none means `work` did nothing
+        and nothing was recorded. Inside a caller's transaction the head stays locked
+        until that commits; if it rolls back, the head in memory is ahead of the
+        database's, which the next write here finds (the guard) and reloads."""
         statement = _Statement(sql, args, event)
         for attempt in range(ATTEMPTS):
             part = self._pick()

@@ -39,6 +39,7 @@ class Services:
     share_domains: tuple[str, ...]
     audit_key: bytes
     chains: Chains
+    base_url: str  # links in notification mail are built like the API's
 
     def plan(self, name: str) -> Plan:
         return next(plan for plan in self.plans if plan.name == name)
@@ -58,6 +59,7 @@ class Services:
             share_domains=settings.share_domains,
             audit_key=crypto.audit_key(settings.keys),
             chains=Chains(writers=settings.database.pool_max),
+            base_url=settings.base_url,
         )
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from app import crypto, metrics
-from app.core import rules
+from app.core import notify, rules
 from app.core.audit import caused_by
 from app.core.context import Caller, Services
 from app.core.errors import InvalidRequest, UnknownSecret
@@ -136,7 +136,14 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
     )
     event = caused_by(caller, "secret.created", receipt_ref=new.receipt_id, detail=draft.kind)
     async with svc.store.connection() as db:
-        created = await store.insert_pair(svc.chains.bound(db, svc.audit_key, event), new)
+        run = svc.chains.bound(db, svc.audit_key, event)
+        if draft.recipient:
+            # The recipient's mail exists exactly when the secret does: one transaction.
+            async with db.transaction():
+                created = await store.insert_pair(run, new)
+                await notify.enqueue_recipient_mail(db, svc, new, share_key, draft.recipient)
+        else:
+            created = await store.insert_pair(run, new)
     metrics.SECRETS_CREATED.labels(draft.kind).inc()
     return Created(
         kind=draft.kind,

@@ -18,7 +18,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    Uuid,
     func,
+    text,
 )
 
 metadata = MetaData(
@@ -128,6 +130,12 @@ customers = Table(
     Column("disabled", Boolean, nullable=False, server_default="false"),
     # Admins may read the audit trail over the API.
     Column("admin", Boolean, nullable=False, server_default="false"),
+    # Notifications (migration 0006): e-mail the account when its secrets are revealed or
+    # expire; POST its events to a webhook, signed with a secret sealed under a master key.
+    Column("notify_sender", Boolean, nullable=False, server_default="false"),
+    Column("webhook_url", Text),
+    Column("webhook_key_id", SmallInteger),
+    Column("webhook_secret_sealed", LargeBinary),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("plan IN ('basic', 'identity')", name="plan"),
@@ -186,4 +194,44 @@ audit_heads = Table(
     # of row `pruned_seq`, where verification resumes.
     Column("pruned_seq", BigInteger, nullable=False, server_default="0"),
     Column("pruned_hash", LargeBinary),
+)
+
+NOTIFY_CHANNELS = ("email", "webhook")
+NOTIFY_EVENTS = ("secret.created", "secret.revealed", "secret.burned", "secret.expired")
+NOTIFY_STATES = ("pending", "delivered", "dead")
+
+# The notification outbox: rows are inserted in the transaction of the event (by the
+# trigger on audit_events, or for the recipient's mail by the create itself) and
+# delivered afterwards, at least once, by a worker in every process (app/notify).
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    # Sent to receivers, the same on every attempt, so they can drop duplicates.
+    Column("event_id", Uuid, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("event", Text, nullable=False),
+    Column("receipt_ref", LargeBinary, nullable=False),
+    Column("secret_shortkey", Text),
+    Column("custid", Text, nullable=False),
+    # The recipient's mail only: address and share link, sealed under master key `key_id`;
+    # cleared once the row is delivered or dead.
+    Column("key_id", SmallInteger),
+    Column("payload_sealed", LargeBinary),
+    Column("state", Text, nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # A worker's claim: until then no other worker takes the row; a crashed worker's
+    # claim simply runs out.
+    Column("lease_until", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("delivered_at", DateTime(timezone=True)),
+    CheckConstraint(f"channel IN {NOTIFY_CHANNELS!r}", name="channel"),
+    CheckConstraint(f"event IN {NOTIFY_EVENTS!r}", name="event"),
+    CheckConstraint(f"state IN {NOTIFY_STATES!r}", name="state"),
+    UniqueConstraint("event_id", "channel", name="uq_notifications_event_id_channel"),
+    Index("ix_notifications_due", "next_attempt_at", postgresql_where=text("state = 'pending'")),
+    Index(None, "created_at"),
 )

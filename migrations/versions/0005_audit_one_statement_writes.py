@@ -56,5 +56,5 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION ots_audit_guard(boolean)")
     # Chains that hold rows cannot go without losing them; only empty ones are dropped.
     op.execute(
-        f"DELETE FROM audit_heads WHERE part >= {OLD_PARTITIONS} AND seq = 0 AND pruned_seq = 0"
+        f"DELETE FROM audit_heads WHERE part >= {OLD_PARTITIONS} AND seq = 0 AND pruned_seq = 0"  # noqa: S608
     )

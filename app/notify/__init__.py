@@ -1,0 +1,1 @@
+"""Notifications: the outbox worker, e-mail and webhooks, delivered at least once."""

@@ -1,0 +1,33 @@
+"""The recipient's mail as the outbox keeps it: address and share link, sealed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from app import crypto
+
+
+@dataclass(frozen=True)
+class RecipientMail:
+    address: str
+    share_url: str  # the one capability a notification may carry, to its own recipient
+
+
+def share_url(base_url: str, share_domain: str | None, share_key: str) -> str:
+    """The share link as the API hands it out (app/api/v2/records.py)."""
+    base = f"{urlsplit(base_url).scheme}://{share_domain}" if share_domain else base_url
+    return f"{base}/secret/{share_key}"
+
+
+def seal(ring: crypto.KeyRing, mail: RecipientMail) -> tuple[int, bytes]:
+    """(key id, sealed payload) under the active master key."""
+    key_id = ring.active_id
+    text = json.dumps({"to": mail.address, "url": mail.share_url}).encode()
+    return key_id, crypto.seal_for_notify(ring.master(key_id), text)
+
+
+def unseal(ring: crypto.KeyRing, key_id: int, sealed: bytes) -> RecipientMail:
+    fields = json.loads(crypto.open_for_notify(ring.master(key_id), sealed))
+    return RecipientMail(address=fields["to"], share_url=fields["url"])
