@@ -138,6 +138,23 @@ async def test_a_stale_head_aborts_the_change_with_its_events(pool: asyncpg.Pool
     assert await _all_chains_intact(pool) == 1
 
 
+async def test_a_write_in_a_callers_transaction_retries_without_aborting_it(
+    pool: asyncpg.Pool,
+) -> None:
+    # A create with a recipient writes its pair inside a transaction with the mail. When
+    # the head moved, the failed try must not abort that transaction (found by fuzzing).
+    ours, theirs = Chains([9]), Chains([9])
+    await _create(pool, ours)  # ours now remembers the head at seq 1
+    await _create(pool, theirs)  # ...which theirs moves to seq 2
+    new = _new_secret()
+    async with pool.acquire() as db:
+        async with db.transaction():
+            await store.insert_pair(ours.bound(db, KEY, _created(new)), new)
+            await db.execute("SELECT 1")  # the caller's transaction is still usable
+        assert await db.fetchval("SELECT count(*) FROM secrets WHERE id = $1", new.secret_id) == 1
+    assert await _all_chains_intact(pool) == 3
+
+
 async def test_work_that_does_nothing_records_nothing(pool: asyncpg.Pool) -> None:
     chains = Chains([7])
     new = await _create(pool, chains)

@@ -76,25 +76,34 @@ def genesis(part: int) -> bytes:
 def chain_hash(key: bytes, previous: bytes, row: store.Row) -> bytes:
     """Keyed (HMAC-SHA256), so someone with write access to the database alone cannot
     rewrite a row and recompute the chain after it."""
-    return hmac.new(key, previous + canonical(row), hashlib.sha256).digest()
+    return hmac.digest(key, previous + canonical(row), "sha256")
 
 
 def canonical(row: store.Row) -> bytes:
     """A stable encoding of every field the hash covers (not `id`, which only orders)."""
+    return _canonical(row.part, row.seq, row.at, row)
+
+
+def _canonical(part: int, seq: int, at: datetime, what: Event | store.Row) -> bytes:
     fields = [
-        row.part,
-        row.seq,
-        (row.at - _EPOCH) // timedelta(microseconds=1),
-        row.event,
-        row.outcome,
-        row.actor,
-        row.client_ip,
-        row.user_agent,
-        row.request_id,
-        row.receipt_ref.hex() if row.receipt_ref is not None else None,
-        row.detail,
+        part,
+        seq,
+        (at - _EPOCH) // _MICROSECOND,
+        what.event,
+        what.outcome,
+        what.actor,
+        what.client_ip,
+        what.user_agent,
+        what.request_id,
+        what.receipt_ref.hex() if what.receipt_ref is not None else None,
+        what.detail,
     ]
-    return json.dumps(fields, separators=(",", ":"), ensure_ascii=True).encode()
+    return _ENCODE(fields).encode()
+
+
+_MICROSECOND = timedelta(microseconds=1)
+# One encoder for every row: json.dumps with these options builds a new one per call.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
 
 async def record(tx: Db, key: bytes, events: Sequence[Event]) -> None:
@@ -117,7 +126,22 @@ def chained(
     rows, (seq, previous) = [], head
     for event in events:
         seq += 1
-        row = store.Row(id=0, part=part, seq=seq, at=at, chain_hash=b"", **vars(event))
-        previous = chain_hash(key, previous, row)
-        rows.append(store.Row(**{**vars(row), "chain_hash": previous}))
+        previous = hmac.digest(key, previous + _canonical(part, seq, at, event), "sha256")
+        rows.append(
+            store.Row(
+                id=0,
+                part=part,
+                seq=seq,
+                at=at,
+                event=event.event,
+                outcome=event.outcome,
+                actor=event.actor,
+                client_ip=event.client_ip,
+                user_agent=event.user_agent,
+                request_id=event.request_id,
+                receipt_ref=event.receipt_ref,
+                detail=event.detail,
+                chain_hash=previous,
+            )
+        )
     return rows

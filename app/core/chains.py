@@ -68,12 +68,15 @@ class Chains:
         for attempt in range(ATTEMPTS):
             part = self._pick()
             async with self._locks[part]:
+                locked = attempt >= OPTIMISTIC_ATTEMPTS
                 try:
-                    if attempt < OPTIMISTIC_ATTEMPTS:
-                        result, head = await self._run(db, key, part, statement)
-                    else:
+                    if locked or db.is_in_transaction():
+                        # In a caller's transaction this is a savepoint: a failed try must
+                        # not abort the caller's work, or there could be no next try.
                         async with db.transaction():
-                            result, head = await self._run(db, key, part, statement, lock=True)
+                            result, head = await self._run(db, key, part, statement, lock=locked)
+                    else:
+                        result, head = await self._run(db, key, part, statement)
                 except (
                     asyncpg.SerializationError,
                     asyncpg.UniqueViolationError,
@@ -81,8 +84,8 @@ class Chains:
                 ) as exc:
                     if not _head_moved(exc):
                         raise
-                    locked = attempt + 1 >= OPTIMISTIC_ATTEMPTS
-                    AUDIT_HEAD_MOVED.labels("locked" if locked else "optimistic").inc()
+                    next_locked = attempt + 1 >= OPTIMISTIC_ATTEMPTS
+                    AUDIT_HEAD_MOVED.labels("locked" if next_locked else "optimistic").inc()
                     continue
                 self._heads[part] = head
                 return result
