@@ -10,13 +10,18 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from functools import cache
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
+
+from app.config import DEFAULT_WEBHOOK_DENY, ConfigError, IPNetwork, Settings
+from tests.factories import TEST_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -39,6 +44,16 @@ SECRET_FILES = {
     ),
     "Job": ({"ots-database-owner": "url"}, {"DATABASE_URL_FILE": "/etc/ots/database/url"}),
 }
+# Secrets that only some installations create (optional volumes), and the file each holds,
+# which the ConfigMap names once the operator wants it (empty by default: nothing is read).
+OPTIONAL_SECRET_FILES = {
+    "Deployment": ({"ots-smtp": "password"}, {"OTS_SMTP_PASSWORD_FILE": "/etc/ots/smtp/password"}),
+    "Job": ({}, {}),
+}
+# Notification mail settings: all from the ConfigMap (the password only as a file's path).
+SMTP_SETTINGS = ("HOST", "PORT", "STARTTLS", "FROM", "USERNAME", "PASSWORD_FILE", "CA_FILE")
+# The delivery worker's egress: SMTP (relay, implicit TLS, submission) and webhooks.
+NOTIFY_PORTS = {("TCP", port) for port in (25, 465, 587, 80, 443)}
 Doc = dict[str, Any]
 
 
@@ -64,9 +79,9 @@ def docs(text: str) -> list[Doc]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
-def one(items: list[Doc], kind: str) -> Doc:
-    found = [d for d in items if d["kind"] == kind]
-    assert len(found) == 1, f"{len(found)} x {kind}"
+def one(items: list[Doc], kind: str, name: str | None = None) -> Doc:
+    found = [d for d in items if d["kind"] == kind and name in (None, d["metadata"]["name"])]
+    assert len(found) == 1, f"{len(found)} x {kind} {name or ''}"
     return found[0]
 
 
@@ -89,8 +104,9 @@ def overlay(request: pytest.FixtureRequest) -> list[Doc]:
 
 
 def test_renders_the_objects_and_no_secret(overlay: list[Doc]) -> None:
-    kinds = "ConfigMap Deployment HorizontalPodAutoscaler Job NetworkPolicy PodDisruptionBudget"
-    assert sorted(d["kind"] for d in overlay) == [*kinds.split(), "Service", "ServiceAccount"]
+    kinds = "ConfigMap Deployment HorizontalPodAutoscaler Job NetworkPolicy NetworkPolicy"
+    kinds += " PodDisruptionBudget Service ServiceAccount"
+    assert sorted(d["kind"] for d in overlay) == kinds.split()
     assert {d["metadata"]["namespace"] for d in overlay} == {"ots"}
     # Only the Deployment: `apply -l app.kubernetes.io/component!=server` migrates first.
     labels = {d["kind"]: d["metadata"]["labels"] for d in overlay}
@@ -139,6 +155,7 @@ def test_pods_run_locked_down_with_secrets_as_files(overlay: list[Doc]) -> None:
     assert one(overlay, "ServiceAccount")["automountServiceAccountToken"] is False
     seccomp = {"seccompProfile": {"type": "RuntimeDefault"}}
     for kind, (secrets, files) in SECRET_FILES.items():
+        optional_secrets, optional_files = OPTIONAL_SECRET_FILES[kind]
         spec = pod(one(overlay, kind))
         (c,) = spec["containers"]
         assert spec["automountServiceAccountToken"] is False
@@ -155,13 +172,17 @@ def test_pods_run_locked_down_with_secrets_as_files(overlay: list[Doc]) -> None:
         assert not {"DATABASE_URL", "OTS_KEYS"} & set(variables)
         assert ("secretKeyRef" in json.dumps(variables), "envFrom" in c) == (False, False)
         volumes = {v["name"]: v["secret"] for v in spec["volumes"] if "secret" in v}
-        assert {v["secretName"]: v["items"][0]["key"] for v in volumes.values()} == secrets
+        keys = {v["secretName"]: v["items"][0]["key"] for v in volumes.values()}
+        assert keys == secrets | optional_secrets
+        # Only the optional ones may be missing: a pod without its key ring must not start.
+        optional = {v["secretName"] for v in volumes.values() if v.get("optional")}
+        assert optional == set(optional_secrets)
         assert {(v["defaultMode"], len(v["items"])) for v in volumes.values()} == {(0o440, 1)}
         mounts = {m["name"]: m for m in c["volumeMounts"] if m["name"] in volumes}
         assert {m.get("readOnly") and "subPath" not in m for m in mounts.values()} == {True}
         paths = {f"{mounts[n]['mountPath']}/{v['items'][0]['path']}" for n, v in volumes.items()}
         assert {k: variables[k] for k in files} == files
-        assert paths == set(files.values())
+        assert paths == set(files.values()) | set(optional_files.values())
 
 
 def test_server_probes_shutdown_and_config(overlay: list[Doc]) -> None:
@@ -190,6 +211,80 @@ def test_server_probes_shutdown_and_config(overlay: list[Doc]) -> None:
     assert scrape == ["true", "7143", "/metrics"]
     spread = spec["topologySpreadConstraints"][0]  # one node going down takes one pod at most
     assert (spread["topologyKey"], spread["maxSkew"]) == ("kubernetes.io/hostname", 1)
+
+
+def secrets_in_config(data: dict[str, str], secret_dirs: set[str]) -> list[str]:
+    """Keys of a ConfigMap that hold, or look like they hold, a secret. A *_FILE key may
+    only name a file in a mounted Secret (or be empty); other keys may not be named like a
+    password, token, key ring or database URL at all."""
+    secretive = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|OTS_KEYS|DATABASE_URL")
+    found = []
+    for key, value in data.items():
+        if key.endswith("_FILE"):
+            if value and str(Path(value).parent) not in secret_dirs:
+                found.append(key)
+        elif secretive.search(key.upper()):
+            found.append(key)
+    return found
+
+
+def test_smtp_settings_from_the_configmap_password_never(overlay: list[Doc]) -> None:
+    spec = pod(one(overlay, "Deployment"))
+    (c,) = spec["containers"]
+    variables, config = env(c), one(overlay, "ConfigMap")["data"]
+    for key in (f"OTS_SMTP_{name}" for name in SMTP_SETTINGS):
+        assert variables[key] == {"configMapKeyRef": {"name": "ots-config", "key": key}}
+        assert key in config
+    assert "OTS_SMTP_PASSWORD" not in variables  # only OTS_SMTP_PASSWORD_FILE, a path
+    # Mail is off until the operator names a relay, and no password file is read by default.
+    assert (config["OTS_SMTP_HOST"], config["OTS_SMTP_PASSWORD_FILE"]) == ("", "")
+    assert config["OTS_SMTP_STARTTLS"] == "true"
+    # No ConfigMap holds the SMTP password (nor any other secret); the check catches one.
+    volumes = {v["name"] for v in spec["volumes"] if "secret" in v}
+    secret_dirs = {m["mountPath"] for m in c["volumeMounts"] if m["name"] in volumes}
+    for configmap in (d for d in overlay if d["kind"] == "ConfigMap"):
+        assert secrets_in_config(configmap["data"], secret_dirs) == []
+    leaked = {"OTS_SMTP_PASSWORD": "hunter2", "OTS_SMTP_PASSWORD_FILE": "hunter2"}
+    assert sorted(secrets_in_config(config | leaked, secret_dirs)) == sorted(leaked)
+    named = {"OTS_SMTP_PASSWORD_FILE": "/etc/ots/smtp/password"}  # a path into ots-smtp
+    assert secrets_in_config(named, secret_dirs) == []
+
+
+def test_the_pods_environment_starts_the_service(overlay: list[Doc], tmp_path: Path) -> None:
+    """The server's environment as a pod gets it (values, ConfigMap keys, Secret files) is a
+    valid configuration with mail off, also before the optional Secret ots-smtp exists."""
+    spec = pod(one(overlay, "Deployment"))
+    (c,) = spec["containers"]
+    config = one(overlay, "ConfigMap")["data"]
+    environment = {}
+    for variable in c["env"]:
+        ref = variable.get("valueFrom", {}).get("configMapKeyRef", {})
+        assert ref.get("name", "ots-config") == "ots-config"
+        environment[variable["name"]] = variable["value"] if not ref else config[ref["key"]]
+    # The Secrets' files under tmp_path: the required ones exist, the optional one does not.
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    contents = {"ots-keys": TEST_KEYS, "ots-database": "postgresql://ots_app@db/ots"}
+    for volume in (v for v in spec["volumes"] if "secret" in v):
+        if volume["secret"].get("optional"):
+            continue
+        path = tmp_path / mounts[volume["name"]].lstrip("/") / volume["secret"]["items"][0]["path"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(contents[volume["secret"]["secretName"]])
+    for key, value in environment.items():
+        if value.startswith("/etc/ots/"):
+            environment[key] = str(tmp_path / value.lstrip("/"))
+    settings = Settings.from_env(environment)
+    assert (settings.notify.smtp.host, settings.notify.smtp.password) == ("", "")
+    assert (settings.notify.smtp.port, settings.notify.smtp.starttls) == (587, True)
+    assert settings.notify.webhook_deny == DEFAULT_WEBHOOK_DENY
+    # Naming the password file before creating ots-smtp stops the pod, and says why.
+    password = tmp_path / "etc/ots/smtp/password"
+    auth = {**environment, "OTS_SMTP_USERNAME": "ots", "OTS_SMTP_PASSWORD_FILE": str(password)}
+    with pytest.raises(ConfigError, match="cannot read OTS_SMTP_PASSWORD_FILE"):
+        Settings.from_env(auth)
+    password.parent.mkdir(parents=True)
+    password.write_text("relay password\n")
+    assert Settings.from_env(auth).notify.smtp.password == "relay password"
 
 
 def test_replicas_disruption_budget_and_service(overlay: list[Doc]) -> None:
@@ -221,7 +316,7 @@ def test_connection_budget(name: str, max_replicas: int) -> None:
 
 
 def test_network_policy(overlay: list[Doc]) -> None:
-    policy = one(overlay, "NetworkPolicy")["spec"]
+    policy = one(overlay, "NetworkPolicy", "ots")["spec"]
     for kind in ("Deployment", "Job"):
         pod_labels = one(overlay, kind)["spec"]["template"]["metadata"]["labels"]
         assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
@@ -238,6 +333,63 @@ def test_network_policy(overlay: list[Doc]) -> None:
     assert database["to"] == [{"podSelector": {"matchLabels": cnpg_pods}}]
     system = {"kubernetes.io/metadata.name": "kube-system"}
     assert [peer["namespaceSelector"]["matchLabels"] for peer in dns["to"]] == [system]
+
+
+def span(cidr: str | IPNetwork) -> tuple[int, int, int]:
+    """IP version, first and last address of a CIDR, as integers (comparable across types)."""
+    net = ip_network(cidr)
+    return net.version, int(net.network_address), int(net.broadcast_address)
+
+
+def reachable_deny_networks(rule: Doc, deny: Sequence[IPNetwork]) -> list[str]:
+    """The networks of deny that an ipBlock of this egress rule lets traffic into: those
+    overlapping the block's cidr without lying wholly inside one of its excepts."""
+    reachable = []
+    for block in (peer["ipBlock"] for peer in rule["to"] if "ipBlock" in peer):
+        version, first, last = span(block["cidr"])
+        excepts = [span(e) for e in block.get("except", [])]
+        for net in deny:
+            v, low, high = span(net)
+            inside = any(ev == v and el <= low and high <= eh for ev, el, eh in excepts)
+            if v == version and low <= last and first <= high and not inside:
+                reachable.append(str(net))
+    return reachable
+
+
+def test_notification_egress_reaches_public_addresses_only(overlay: list[Doc]) -> None:
+    notify = one(overlay, "NetworkPolicy", "ots-notify-egress")
+    policy = notify["spec"]
+    # The server pods run the delivery worker; the migration Job needs no way out.
+    selector = policy["podSelector"]["matchLabels"].items()
+    assert selector <= one(overlay, "Deployment")["spec"]["template"]["metadata"]["labels"].items()
+    assert not selector <= one(overlay, "Job")["spec"]["template"]["metadata"]["labels"].items()
+    # Egress only: the policy `ots` keeps governing ingress (and PostgreSQL and DNS).
+    assert (policy["policyTypes"], "ingress" in policy) == (["Egress"], False)
+    (rule,) = policy["egress"]
+    ports = [(p["protocol"], p["port"]) for p in rule["ports"]]
+    assert (sorted(ports), len(ports)) == (sorted(NOTIFY_PORTS), len(NOTIFY_PORTS))
+    # Addresses only, never pods or namespaces picked by a selector; the whole IPv4 Internet.
+    assert [list(peer) for peer in rule["to"]] == [["ipBlock"]]
+    assert rule["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0"
+    # The service's own deny-list, imported so the two cannot drift. Every default entry is
+    # a plain CIDR, so none needs skipping: a NetworkPolicy can list loopback (127.0.0.0/8)
+    # although it never sees it (pod-local traffic), and the IPv6 entries count as covered
+    # because the policy allows no IPv6 destination at all (the manifests use no IPv6). A
+    # dual-stack ::/0 block would have to except them, and this check would demand it.
+    assert DEFAULT_WEBHOOK_DENY
+    assert reachable_deny_networks(rule, DEFAULT_WEBHOOK_DENY) == []
+    # The check can fail: a dropped except, or an IPv6 block without excepts, open a hole.
+    cut = json.loads(json.dumps(rule))
+    cut["to"][0]["ipBlock"]["except"].remove("169.254.0.0/16")
+    assert reachable_deny_networks(cut, DEFAULT_WEBHOOK_DENY) == ["169.254.0.0/16"]
+    cut["to"].append({"ipBlock": {"cidr": "::/0"}})
+    assert "fc00::/7" in reachable_deny_networks(cut, DEFAULT_WEBHOOK_DENY)
+    # Nothing else lets the server pods out: only PostgreSQL, DNS and these ports.
+    policies = [d["spec"] for d in overlay if d["kind"] == "NetworkPolicy"]
+    everywhere = {
+        (p["protocol"], p["port"]) for s in policies for r in s["egress"] for p in r["ports"]
+    }
+    assert everywhere == NOTIFY_PORTS | {("TCP", 5432), ("UDP", 53), ("TCP", 53)}
 
 
 def test_migration_job(overlay: list[Doc]) -> None:
