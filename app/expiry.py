@@ -11,43 +11,45 @@ from aiohttp import web
 
 from app.core import audit
 from app.core.audit import caused_by
-from app.core.context import Caller
+from app.core.context import Caller, Services
 from app.keys import EXPIRY_TASK, SERVICES, SETTINGS
 from app.metrics import SECRETS_EXPIRED, SWEEPS, SWEPT_ROWS
-from app.store.db import Store, StoreUnavailable
-from app.store.expiry import Purged, purge_expired
+from app.store.db import StoreUnavailable
+from app.store.expiry import Cursor, Purged, purge_expired, purge_stale
 
 log = logging.getLogger(__name__)
 SYSTEM = Caller(client="", custid="system")  # the sweeper, as an audit actor
 
 
-async def sweep(store: Store, audit_key: bytes, batch: int) -> Purged:
-    """Purge in batches until a batch comes back short, so a backlog drains in one pass."""
-    total = Purged(0, 0, 0)
+async def sweep(svc: Services, batch: int) -> Purged:
+    """Purge in batches until a batch comes back short, so a backlog drains in one pass.
+    Each batch's events go on a chain reserved from this process's, so requests here
+    never wait on the head a batch holds until it commits."""
+    total, cursor = Purged(0, 0, 0), Cursor()
     while True:
-        async with store.transaction() as tx:
-            purged = await purge_expired(tx, batch)
-            await audit.record(
-                tx,
-                audit_key,
-                [
-                    caused_by(SYSTEM, "secret.expired", receipt_ref=ref)
-                    for ref in purged.expired_receipt_ids
-                ],
-            )
+        async with svc.chains.reserved() as part, svc.store.transaction() as tx:
+            purged = await purge_expired(tx, batch, cursor)
+            events = [
+                caused_by(SYSTEM, "secret.expired", receipt_ref=ref)
+                for ref in purged.expired_receipt_ids
+            ]
+            await audit.record(tx, svc.audit_key, events, part=part)
         total = Purged(
             total.secrets + purged.secrets,
             total.receipts_expired + purged.receipts_expired,
             total.receipts_deleted + purged.receipts_deleted,
         )
+        cursor = purged.cursor
         if purged.secrets < batch and purged.receipts_deleted < batch:
+            async with svc.store.connection() as db:
+                await purge_stale(db)
             return total
 
 
-async def run_expiry(store: Store, audit_key: bytes, interval: float, batch: int) -> None:
+async def run_expiry(svc: Services, interval: float, batch: int) -> None:
     while True:
         try:
-            purged = await sweep(store, audit_key, batch)
+            purged = await sweep(svc, batch)
             SWEEPS.labels("ok").inc()
             SWEPT_ROWS.labels("secrets").inc(purged.secrets)
             SWEPT_ROWS.labels("receipts").inc(purged.receipts_deleted)
@@ -73,8 +75,7 @@ async def expiry_task(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     task = asyncio.create_task(
         run_expiry(
-            app[SERVICES].store,
-            app[SERVICES].audit_key,
+            app[SERVICES],
             settings.expiry_interval,
             settings.expiry_batch,
         )

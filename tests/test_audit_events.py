@@ -73,7 +73,7 @@ async def test_burn_generate_and_expiry_events(client: Client, db: asyncpg.Conne
     expired = await conceal(client, "y")
     await db.execute("UPDATE secrets SET expires_at = now() - interval '1 second'")
     svc = client.app[SERVICES]
-    await sweep(svc.store, svc.audit_key, batch=10)
+    await sweep(svc, batch=10)
     assert [e["event"] for e in await _events(db, _ref(client, burned.receipt_key))] == [
         "secret.created",
         "secret.burned",

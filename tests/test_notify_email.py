@@ -117,7 +117,7 @@ async def test_sender_who_opted_in_is_told_of_the_expiry(
     keys = await _conceal(mailing, auth, ttl=60)
     await db.execute("UPDATE secrets SET expires_at = now() - interval '1 second'")
     svc = mailing.app[SERVICES]
-    assert (await sweep(svc.store, svc.audit_key, batch=10)).receipts_expired == 1
+    assert (await sweep(svc, batch=10)).receipts_expired == 1
     await wait_until(lambda: _count(inbox, 1), "the expiry mail arrives")
 
     [(to, message)] = inbox.messages()

@@ -69,7 +69,7 @@ async def test_events_arrive_signed_and_without_secrets(
     expired = await _conceal(client, auth)
     await db.execute("UPDATE secrets SET expires_at = now() - interval '1 second'")
     svc = client.app[SERVICES]
-    assert (await sweep(svc.store, svc.audit_key, batch=10)).receipts_expired == 1
+    assert (await sweep(svc, batch=10)).receipts_expired == 1
     await wait_until(lambda: _answered(receiver, 6), "six events delivered")
 
     bodies = [json.loads(body) for _, body in receiver.requests]

@@ -106,13 +106,14 @@ _MICROSECOND = timedelta(microseconds=1)
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
 
-async def record(tx: Db, key: bytes, events: Sequence[Event]) -> None:
+async def record(tx: Db, key: bytes, events: Sequence[Event], *, part: int | None = None) -> None:
     """Append events inside the caller's transaction: they commit or roll back with it.
-    `key` is the chain key (crypto.audit_key). For a change made in one statement,
-    app/core/chains.py writes change and events together in one round trip."""
+    `key` is the chain key (crypto.audit_key); `part` a chain (Chains.reserved), else
+    one at random. For a change made in one statement, app/core/chains.py writes change
+    and events together in one round trip."""
     if not events:
         return
-    part = secrets.randbelow(PARTITIONS)
+    part = secrets.randbelow(PARTITIONS) if part is None else part
     head = await store.lock_head(tx, part)
     rows = chained(key, part, (head.seq, head.chain_hash), head.at, events)
     await store.append(tx, part, head.at, rows)

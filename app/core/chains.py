@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -115,6 +116,18 @@ class Chains:
     async def record(self, db: Db, key: bytes, event: Event) -> None:
         """An event with no change beside it, in one round trip."""
         await self.write(db, key, store.EVENT_ONLY, (), event)
+
+    @asynccontextmanager
+    async def reserved(self) -> AsyncIterator[int]:
+        """A chain of this process for a transaction of the caller's (audit.record with
+        `part`): no writer here waits on its head meanwhile, since they pick other chains.
+        Its head in memory is forgotten, as that transaction moves it."""
+        part = self._pick()
+        async with self._locks[part]:
+            try:
+                yield part
+            finally:
+                self._heads.pop(part, None)
 
     def _pick(self) -> int:
         """A chain nobody in this process is writing, if there is one."""

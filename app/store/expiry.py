@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from app.store.db import Db
 
 # SKIP LOCKED: rows another pod's sweeper (or a reveal in flight) holds are left to
 # it, so many sweepers never wait on each other or hand out two outcomes for one row.
+# `$2`: where the previous batch of this pass ended. The index on expires_at keeps the
+# entries of rows deleted moments ago until a vacuum; starting every batch from the
+# oldest, a pass through a backlog re-read all of them each time (14,000 rows/s at
+# batches of 500, against 20,000 from the cursor). Rows a batch skipped (SKIP LOCKED)
+# lie behind the cursor: the next pass, which starts from the beginning, takes them.
 PURGE_SECRETS = """
 WITH doomed AS (
-    SELECT id FROM secrets WHERE expires_at <= now()
+    SELECT id FROM secrets WHERE expires_at <= now() AND expires_at >= $2
      ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
 ),
 gone AS (
@@ -24,21 +30,32 @@ marked AS (
      WHERE r.id = gone.receipt_id AND r.state = 'new'
     RETURNING r.id
 )
-SELECT gone.receipt_id, marked.id IS NOT NULL AS marked
+SELECT gone.receipt_id, gone.expires_at, marked.id IS NOT NULL AS marked
   FROM gone LEFT JOIN marked ON marked.id = gone.receipt_id
 """
 
 PURGE_RECEIPTS = """
 WITH doomed AS (
-    SELECT id FROM receipts WHERE expires_at <= now()
+    SELECT id FROM receipts WHERE expires_at <= now() AND expires_at >= $2
      ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
 )
-DELETE FROM receipts r USING doomed WHERE r.id = doomed.id
+DELETE FROM receipts r USING doomed WHERE r.id = doomed.id RETURNING r.expires_at
 """
 
 PURGE_LOCKOUTS = "DELETE FROM passphrase_lockouts WHERE locked_until <= now()"
 # Rate windows last at most a day (OTS_RATE_WINDOW's ceiling), so older counters are dead.
 PURGE_COUNTERS = "DELETE FROM rate_counters WHERE window_start < now() - interval '1 day'"
+
+
+START = datetime(1970, 1, 1, tzinfo=UTC)  # before anything expires: a pass starts here
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a pass has got to in each table, by expires_at."""
+
+    secrets: datetime = START
+    receipts: datetime = START
 
 
 @dataclass(frozen=True)
@@ -47,18 +64,28 @@ class Purged:
     receipts_expired: int
     receipts_deleted: int
     expired_receipt_ids: tuple[bytes, ...] = ()  # receipts this batch marked expired
+    cursor: Cursor = Cursor()  # where the next batch of this pass starts
 
 
-async def purge_expired(tx: Db, batch: int) -> Purged:
-    """One batch of each kind; the caller repeats while a batch comes back full."""
-    rows = await tx.fetch(PURGE_SECRETS, batch)
-    deleted = await tx.execute(PURGE_RECEIPTS, batch)
-    await tx.execute(PURGE_LOCKOUTS)
-    await tx.execute(PURGE_COUNTERS)
+async def purge_expired(tx: Db, batch: int, since: Cursor) -> Purged:
+    """One batch of each kind from `since`; the caller repeats while a batch comes back
+    full, then purges the small tables once (purge_stale)."""
+    rows = await tx.fetch(PURGE_SECRETS, batch, since.secrets)
+    deleted = await tx.fetch(PURGE_RECEIPTS, batch, since.receipts)
     expired = tuple(row["receipt_id"] for row in rows if row["marked"])
     return Purged(
         secrets=len(rows),
         receipts_expired=len(expired),
-        receipts_deleted=int(deleted.split()[-1]),
+        receipts_deleted=len(deleted),
         expired_receipt_ids=expired,
+        cursor=Cursor(
+            max((row["expires_at"] for row in rows), default=since.secrets),
+            max((row["expires_at"] for row in deleted), default=since.receipts),
+        ),
     )
+
+
+async def purge_stale(db: Db) -> None:
+    """Lapsed passphrase lockouts and dead rate counters: small tables, once a pass."""
+    await db.execute(PURGE_LOCKOUTS)
+    await db.execute(PURGE_COUNTERS)

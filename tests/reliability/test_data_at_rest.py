@@ -121,7 +121,7 @@ async def _workload(client: Client, db: asyncpg.Connection) -> tuple[set[bytes],
         "UPDATE secrets SET expires_at = now() - interval '1 second' WHERE id = ANY($1)",
         [crypto.lookup_id(client.app[SERVICES].keys, p.secret_key) for p in expire],
     )
-    await sweep(client.app[SERVICES].store, client.app[SERVICES].audit_key, batch=1000)
+    await sweep(client.app[SERVICES], batch=1000)
     keys = {k.encode() for p in [*pairs, *generated] for k in (p.secret_key, p.receipt_key)}
     return keys, [v["details"]["secret_value"].encode() for v in values]
 

@@ -79,13 +79,13 @@ async def test_reveal_burn_and_sweeper_race_on_secrets_expiring_together(
 
     async def sweeper() -> None:
         for _ in range(60):  # bounded: 60 sweeps, 50 ms apart
-            await sweep(svc.store, svc.audit_key, batch=200)
+            await sweep(svc, batch=200)
             await asyncio.sleep(0.05)
 
     jobs = [revealer(c.share_key) if i % 2 else burner(c.receipt_key) for i, c in enumerate(order)]
     jobs += [revealer(c.share_key) for c in order[: SECRETS // 4]]  # some secrets contested
     await asyncio.gather(sweeper(), *(limited(job) for job in jobs))
-    await sweep(svc.store, svc.audit_key, batch=1000)
+    await sweep(svc, batch=1000)
 
     states = Counter(row["state"] for row in await db.fetch("SELECT state FROM receipts"))
     assert sum(states.values()) == SECRETS
