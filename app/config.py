@@ -106,6 +106,9 @@ DEFAULT_WEBHOOK_DENY = tuple(
 )  # fmt: skip
 
 
+SMTPS_PORT = 465  # where relays speak TLS from the first byte (RFC 8314)
+
+
 @dataclass(frozen=True)
 class Smtp:
     """The relay notification mail goes through; no host means no mail is sent."""
@@ -115,6 +118,9 @@ class Smtp:
     username: str = ""
     password: str = field(default="", repr=False)
     starttls: bool = True
+    # TLS from the first byte (SMTPS, RFC 8314), as relays on port 465 expect; then no
+    # STARTTLS.
+    implicit_tls: bool = False
     sender: str = "ots@localhost"
     timeout: float = 10.0
     ca_file: str = ""  # CA bundle the relay's certificate must chain to (default: system)
@@ -239,13 +245,15 @@ def _notify(env: Mapping[str, str]) -> Notify:
 
 def _notify_settings(env: Mapping[str, str]) -> Notify:
     deny = env.get("OTS_WEBHOOK_DENY_NETWORKS", "").strip()
+    port = _int(env, "OTS_SMTP_PORT", 587, 1, 65535)
     return Notify(
         smtp=Smtp(
             host=env.get("OTS_SMTP_HOST", ""),
-            port=_int(env, "OTS_SMTP_PORT", 587, 1, 65535),
+            port=port,
             username=env.get("OTS_SMTP_USERNAME", ""),
             password=optional_secret(env, "OTS_SMTP_PASSWORD"),
             starttls=_bool(env, "OTS_SMTP_STARTTLS", True),
+            implicit_tls=_bool(env, "OTS_SMTP_IMPLICIT_TLS", port == SMTPS_PORT),
             sender=env.get("OTS_SMTP_FROM", "ots@localhost"),
             timeout=_float(env, "OTS_SMTP_TIMEOUT", 10.0),
             ca_file=env.get("OTS_SMTP_CA_FILE", ""),

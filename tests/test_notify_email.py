@@ -129,3 +129,20 @@ async def test_sender_who_opted_in_is_told_of_the_expiry(
 
 async def _count(inbox: Inbox, expected: int) -> bool:
     return len(inbox.received) >= expected
+
+
+async def test_without_a_relay_mail_is_dead_at_once_and_says_why(
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    client = await aiohttp_client(create_app(notify_settings(settings)))  # no OTS_SMTP_HOST
+    await _conceal(client, await _account(client), recipient=[BOB])
+
+    async def dead() -> bool:
+        row = await db.fetchrow("SELECT state, attempts, last_error FROM notifications")
+        return row is not None and row["state"] == "dead"
+
+    await wait_until(dead, "the mail is dead-lettered")
+    row = await db.fetchrow("SELECT attempts, last_error FROM notifications")
+    assert row is not None
+    assert row["attempts"] == 1  # not retried for hours
+    assert "OTS_SMTP_HOST" in row["last_error"]

@@ -80,6 +80,20 @@ async def test_starttls_with_a_verified_certificate_then_auth(tmp_path: Path) ->
     assert "k2x9qa" in parts(message)["html"]
 
 
+async def test_implicit_tls_as_on_port_465(tmp_path: Path) -> None:
+    cert, key = _certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    async with smtp_server(ssl_context=context) as inbox:
+        smtp = Smtp(host="127.0.0.1", port=inbox.port, ca_file=str(cert), timeout=5.0)
+        with pytest.raises(MailFailure):  # STARTTLS on a port that speaks TLS at once
+            await mail.send(smtp, _message(smtp))
+        implicit = Smtp(**{**vars(smtp), "implicit_tls": True})
+        await mail.send(implicit, _message(implicit))
+        [(to, _)] = inbox.messages()
+    assert to == ("a@example.com",)
+
+
 async def test_an_unverified_certificate_or_wrong_password_sends_nothing(tmp_path: Path) -> None:
     cert, options = _relay(tmp_path)
     async with smtp_server(**options) as inbox:

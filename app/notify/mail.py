@@ -76,7 +76,8 @@ async def send(smtp: Smtp, msg: EmailMessage) -> None:
                 port=smtp.port,
                 username=smtp.username or None,
                 password=smtp.password or None,
-                start_tls=smtp.starttls,
+                use_tls=smtp.implicit_tls,
+                start_tls=smtp.starttls and not smtp.implicit_tls,
                 cert_bundle=smtp.ca_file or None,
                 timeout=smtp.timeout,
             )

@@ -72,6 +72,9 @@ async def deliver_one(d: Deliverer, note: Notification) -> None:
 
 
 async def send(d: Deliverer, note: Notification) -> None:
+    if note.channel != "webhook" and not d.config.smtp.host:
+        # Not worth eight tries over hours: dead at once, and the trail says why.
+        raise Permanent("no SMTP relay configured (OTS_SMTP_HOST)")
     if note.channel == "webhook":
         await _post(d, note)
     elif note.payload_sealed is not None and note.key_id is not None:
