@@ -62,10 +62,12 @@ def _run(db: Database, workload: str, concurrency: int, length: list[str], rep: 
 
 
 def _latencies(logs: Path) -> list[float]:
-    """Per-transaction latencies (ms) from pgbench --log: the third field is in µs."""
+    """Per-transaction latencies (ms) from pgbench --log: the third field is in µs, or
+    "failed" for a transaction that ran out of tries (counted apart, as errors)."""
     values = []
     for path in logs.glob("tx*"):
-        values += [int(line.split()[2]) / 1000 for line in path.read_text().splitlines()]
+        fields = (line.split()[2] for line in path.read_text().splitlines())
+        values += [int(field) / 1000 for field in fields if field.isdigit()]
     return sorted(values)
 
 
