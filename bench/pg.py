@@ -22,6 +22,7 @@ SERVER_SETTINGS = {
     "max_connections": "400",
     "shared_preload_libraries": "pg_stat_statements",
     "synchronous_commit": "on",
+    "shared_buffers": "1GB",
 }
 
 
