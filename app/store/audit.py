@@ -98,6 +98,8 @@ AUDITED_FIELDS = (
     "detail",
     "chain_hash",
 )
+# APPEND takes these once for the whole batch, and every other field as a column.
+_SHARED_BY_THE_BATCH = ("part", "at")
 READ_HEAD = "SELECT seq, chain_hash FROM audit_heads WHERE part = $1"
 
 
@@ -150,21 +152,7 @@ async def append(tx: Db, part: int, at: datetime, rows: Sequence[Row]) -> None:
         APPEND,
         part,
         at,
-        *(
-            column(name)
-            for name in (
-                "seq",
-                "event",
-                "outcome",
-                "actor",
-                "client_ip",
-                "user_agent",
-                "request_id",
-                "receipt_ref",
-                "detail",
-                "chain_hash",
-            )
-        ),
+        *(column(name) for name in AUDITED_FIELDS if name not in _SHARED_BY_THE_BATCH),
         rows[-1].seq,
         rows[-1].chain_hash,
     )
