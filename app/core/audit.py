@@ -76,7 +76,11 @@ def genesis(part: int) -> bytes:
 def chain_hash(key: bytes, previous: bytes, row: store.Row) -> bytes:
     """Keyed (HMAC-SHA256), so someone with write access to the database alone cannot
     rewrite a row and recompute the chain after it."""
-    return hmac.digest(key, previous + canonical(row), "sha256")
+    return _link(key, previous, canonical(row))
+
+
+def _link(key: bytes, previous: bytes, canonical_row: bytes) -> bytes:
+    return hmac.digest(key, previous + canonical_row, "sha256")
 
 
 def canonical(row: store.Row) -> bytes:
@@ -127,7 +131,7 @@ def chained(
     rows, (seq, previous) = [], head
     for event in events:
         seq += 1
-        previous = hmac.digest(key, previous + _canonical(part, seq, at, event), "sha256")
+        previous = _link(key, previous, _canonical(part, seq, at, event))
         rows.append(
             store.Row(
                 id=0,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from app import crypto
 
@@ -13,12 +12,6 @@ from app import crypto
 class RecipientMail:
     address: str
     share_url: str  # the one capability a notification may carry, to its own recipient
-
-
-def share_url(base_url: str, share_domain: str | None, share_key: str) -> str:
-    """The share link as the API hands it out (app/api/v2/records.py)."""
-    base = f"{urlsplit(base_url).scheme}://{share_domain}" if share_domain else base_url
-    return f"{base}/secret/{share_key}"
 
 
 def seal(ring: crypto.KeyRing, mail: RecipientMail) -> tuple[int, bytes]:

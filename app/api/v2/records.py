@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from app.core.receipts import ReceiptView
 from app.core.rules import obscure_email
 from app.core.secrets import Created
+from app.links import share_url
 from app.store.secrets import LiveSecret
 
 Record = dict[str, Any]
@@ -141,7 +141,7 @@ def receipt_record(view: ReceiptView, base_url: str) -> Record:
             "burn_path": f"private/{key}/burn",
             "metadata_path": f"private/{key}",
             "receipt_path": f"receipt/{key}",
-            "share_url": f"{_share_base(base_url, receipt.share_domain)}/secret/{share_key}",
+            "share_url": share_url(base_url, receipt.share_domain, share_key),
             "metadata_url": f"{base_url}/private/{key}",
             "receipt_url": f"{base_url}/receipt/{key}",
             "burn_url": f"{base_url}/private/{key}/burn",
@@ -151,13 +151,6 @@ def receipt_record(view: ReceiptView, base_url: str) -> Record:
         record["secret_key"] = view.share_key
         record["secret_identifier"] = view.share_key
     return record
-
-
-def _share_base(base_url: str, share_domain: str | None) -> str:
-    """The share link lives on the sender's chosen domain, with this service's scheme."""
-    if not share_domain:
-        return base_url
-    return f"{urlsplit(base_url).scheme}://{share_domain}"
 
 
 def receipt_details(view: ReceiptView) -> Record:
