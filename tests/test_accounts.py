@@ -296,6 +296,8 @@ async def test_share_domain_allow_list(
     assert record["share_url"] == f"https://share.example.com/secret/{secret}"
     assert record["metadata_url"] == f"https://ots.example/private/{receipt}"
     assert record["burn_url"] == f"https://ots.example/private/{receipt}/burn"
+    page = await (await client.get(f"/receipt/{receipt}")).text()
+    assert f"https://share.example.com/secret/{secret}" in page  # the page's link, too
     message = await refused(client, db, share_domain="other.example.com")
     assert message == "Unknown domain: other.example.com"
 

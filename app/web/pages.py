@@ -14,6 +14,7 @@ from app.core import receipts, secrets
 from app.core.errors import InvalidRequest, LockedOut, UnknownSecret, WrongPassphrase
 from app.http.callers import anonymous_caller
 from app.keys import SERVICES, SETTINGS
+from app.links import share_url
 from app.web import csrf
 from app.web.render import csrf_key, render
 
@@ -117,7 +118,7 @@ async def receipt_page(
         key=key,
         fresh="created" in request.query and request.method == "GET",
         live=view.share_key is not None,
-        share_url=f"{base}/secret/{view.share_key}" if view.share_key else None,
+        share_url=share_url(base, receipt.share_domain, view.share_key) if view.share_key else None,
         receipt_url=f"{base}/receipt/{key}",
         value=view.value,
         state=receipt.state,
