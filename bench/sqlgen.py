@@ -16,7 +16,7 @@ import re
 
 from app.core.audit import PARTITIONS
 from app.store import secrets
-from app.store.audit import AUDITED_FIELDS
+from app.store.audit import AUDITED_PARAMS
 from app.store.ratelimits import HIT
 
 
@@ -84,8 +84,9 @@ def _audit(event: str, receipt_ref: str, detail: str, number: str) -> dict[str, 
         "receipt_ref": receipt_ref,
         "detail": detail,
         "chain_hash": f"sha256(int8send({number}::bigint + 1))",
+        "previous": "(SELECT h.chain_hash FROM audit_heads h WHERE h.part = :part::smallint)",
     }
-    return {name: values[name] for name in AUDITED_FIELDS}
+    return {name: values[name] for name in AUDITED_PARAMS}
 
 
 def _bind(sql: str, work: dict[int, str], audit: dict[str, str]) -> str:

@@ -119,18 +119,24 @@ def _moved() -> dict[str, float]:
     }
 
 
-async def test_a_stale_head_aborts_the_change_with_its_events(pool: asyncpg.Pool) -> None:
+@pytest.mark.parametrize("stale", ["seq", "hash"])
+async def test_a_stale_head_aborts_the_change_with_its_events(
+    pool: asyncpg.Pool, stale: str
+) -> None:
     chains = Chains([3])
     await _create(pool, chains)  # the head of chain 3 is now at seq 1
     new = _new_secret()
     at = datetime.now(UTC)
-    [row] = chained(KEY, 3, (0, audit.genesis(3)), at, [_created(new)])  # chained from seq 0
+    # "seq": chained from seq 0, as if the first write had not happened; "hash": the right
+    # seq but a hash the database never had (a memory ahead of a rolled-back write).
+    head = (0, audit.genesis(3)) if stale == "seq" else (1, b"\x00" * 32)
+    [row] = chained(KEY, 3, head, at, [_created(new)])
     async with pool.acquire() as db:
         with pytest.raises(asyncpg.SerializationError):
             await db.fetch(
                 store.INSERT_PAIR,
                 *store.pair_args(new),
-                *audit_store.audited_args(row),
+                *audit_store.audited_args(row, head[1]),
             )
         assert await db.fetchval("SELECT count(*) FROM secrets WHERE id = $1", new.secret_id) == 0
         assert await db.fetchval("SELECT count(*) FROM receipts WHERE id = $1", new.receipt_id) == 0

@@ -88,7 +88,8 @@ class Chains:
                     next_locked = attempt + 1 >= OPTIMISTIC_ATTEMPTS
                     AUDIT_HEAD_MOVED.labels("locked" if next_locked else "optimistic").inc()
                     continue
-                self._heads[part] = head
+                if not db.is_in_transaction():  # else it is not the database's until commit
+                    self._heads[part] = head
                 return result
         # The change was not made; like a busy database, worth a retry by the client.
         raise StoreUnavailable("audit chains kept moving under this process's writes")
@@ -102,7 +103,8 @@ class Chains:
         if head is None or lock:
             head = await store.read_head(db, part, lock=lock)
         [row] = chained(key, part, head, datetime.now(UTC), [statement.event])
-        result = await db.fetch(statement.sql, *statement.args, *store.audited_args(row))
+        audit_args = store.audited_args(row, head[1])
+        result = await db.fetch(statement.sql, *statement.args, *audit_args)
         return result, (row.seq, row.chain_hash) if result else head
 
     def bound(self, db: Db, key: bytes, event: Event) -> Audited:

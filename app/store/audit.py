@@ -70,7 +70,8 @@ _AUDITED = """
 WITH {work},
 head AS (
     UPDATE audit_heads SET seq = ${seq}::bigint, chain_hash = ${chain_hash}::bytea
-     WHERE part = ${part}::smallint AND seq = ${seq}::bigint - 1 AND EXISTS (SELECT 1 FROM work)
+     WHERE part = ${part}::smallint AND seq = ${seq}::bigint - 1
+       AND chain_hash = ${previous}::bytea AND EXISTS (SELECT 1 FROM work)
     RETURNING part, seq
 ),
 appended AS (
@@ -98,6 +99,11 @@ AUDITED_FIELDS = (
     "detail",
     "chain_hash",
 )
+# The statement's audit parameters: the row's fields, then the hash it was chained on. The
+# head must still hold that hash, not only that seq: a process whose memory were ahead of
+# the database (its transaction rolled back) could otherwise meet the same seq written by
+# another process and chain on from a hash the database never had.
+AUDITED_PARAMS = (*AUDITED_FIELDS, "previous")
 # APPEND takes these once for the whole batch, and every other field as a column.
 _SHARED_BY_THE_BATCH = ("part", "at")
 READ_HEAD = "SELECT seq, chain_hash FROM audit_heads WHERE part = $1"
@@ -106,7 +112,7 @@ READ_HEAD = "SELECT seq, chain_hash FROM audit_heads WHERE part = $1"
 def audited(work: str, work_params: int) -> str:
     """One statement: `work` (CTE definitions, the last named `work`, using $1 to
     $work_params) and the audit row of its outcome; audited_args() gives the rest."""
-    numbers = {name: work_params + 1 + i for i, name in enumerate(AUDITED_FIELDS)}
+    numbers = {name: work_params + 1 + i for i, name in enumerate(AUDITED_PARAMS)}
     return _AUDITED.format(work=work.strip(), **numbers)
 
 
@@ -114,9 +120,10 @@ def audited(work: str, work_params: int) -> str:
 EVENT_ONLY = audited("work AS (SELECT true AS recorded)", 0)
 
 
-def audited_args(row: Row) -> list[object]:
-    """The audit parameters of an audited() statement, after the work's own."""
-    return [getattr(row, name) for name in AUDITED_FIELDS]
+def audited_args(row: Row, previous: bytes) -> list[object]:
+    """The audit parameters of an audited() statement, after the work's own: the row,
+    then the chain hash it was chained on."""
+    return [*(getattr(row, name) for name in AUDITED_FIELDS), previous]
 
 
 async def read_head(db: Db, part: int, *, lock: bool = False) -> tuple[int, bytes]:
