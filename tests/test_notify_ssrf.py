@@ -38,6 +38,18 @@ REFUSED = [
     "gopher://hooks.example.com:70/",
     "https:///no-host",
     "https://user:pass@hooks.example.com/hook",
+    # Hosts the HTTP client would normalise into a denied literal no resolver sees (found
+    # in review: these reached a receiver on 127.0.0.1 and the metadata address).
+    "http://\uff11\uff12\uff17.0.0.1/hook",  # fullwidth digits
+    "http://127\u30020\u30020\u30021/hook",  # ideographic full stops
+    "http://169\u3002254\u3002169\u3002254/latest/meta-data/",
+    "http://\u246b7.0.0.1/hook",  # circled twelve
+    # IPv6 forms that carry an IPv4 address, and deprecated site-local.
+    "http://[::127.0.0.1]/hook",  # IPv4-compatible
+    "http://[2002:7f00:1::1]/hook",  # 6to4 of 127.0.0.1
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",  # Teredo
+    "http://[64:ff9b:1::a9fe:a9fe]/hook",  # local-use NAT64
+    "http://[fec0::1]/hook",
 ]
 
 

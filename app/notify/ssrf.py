@@ -38,6 +38,11 @@ def check_url(url: str, deny: Sequence[IPNetwork]) -> str:
         raise Refused("webhook URL must be http:// or https:// with a host")
     if parts.username is not None or parts.password is not None:
         raise Refused("webhook URL must not carry credentials")
+    if not parts.hostname.isascii():
+        # The HTTP client normalises such a host (IDNA, NFKC) before it connects: 127 in
+        # fullwidth digits, or dots written as ideographic full stops, become the literal
+        # 127.0.0.1, which no resolver sees. An international name must come as xn--.
+        raise Refused("webhook URL host must be ASCII (an international name in xn-- form)")
     try:
         literal = ip_address(parts.hostname.split("%", maxsplit=1)[0])
     except ValueError:
