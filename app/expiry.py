@@ -15,7 +15,7 @@ from app.core.context import Caller, Services
 from app.keys import EXPIRY_TASK, SERVICES, SETTINGS
 from app.metrics import SECRETS_EXPIRED, SWEEPS, SWEPT_ROWS
 from app.store.db import StoreUnavailable
-from app.store.expiry import Cursor, Purged, purge_expired, purge_stale
+from app.store.expiry import Cursor, Purged, purge_receipts, purge_secrets, purge_stale
 
 log = logging.getLogger(__name__)
 SYSTEM = Caller(client="", custid="system")  # the sweeper, as an audit actor
@@ -28,19 +28,19 @@ async def sweep(svc: Services, batch: int) -> Purged:
     total, cursor = Purged(0, 0, 0), Cursor()
     while True:
         async with svc.chains.reserved() as part, svc.store.transaction() as tx:
-            purged = await purge_expired(tx, batch, cursor)
-            events = [
-                caused_by(SYSTEM, "secret.expired", receipt_ref=ref)
-                for ref in purged.expired_receipt_ids
-            ]
+            gone, expired, secrets_upto = await purge_secrets(tx, batch, cursor.secrets)
+            # Before the receipts go: the notification trigger looks each one up, and a
+            # receipt past its life too would otherwise take its expiry notice with it.
+            events = [caused_by(SYSTEM, "secret.expired", receipt_ref=ref) for ref in expired]
             await audit.record(tx, svc.audit_key, events, part=part)
+            deleted, receipts_upto = await purge_receipts(tx, batch, cursor.receipts)
         total = Purged(
-            total.secrets + purged.secrets,
-            total.receipts_expired + purged.receipts_expired,
-            total.receipts_deleted + purged.receipts_deleted,
+            total.secrets + gone,
+            total.receipts_expired + len(expired),
+            total.receipts_deleted + deleted,
         )
-        cursor = purged.cursor
-        if purged.secrets < batch and purged.receipts_deleted < batch:
+        cursor = Cursor(secrets_upto, receipts_upto)
+        if gone < batch and deleted < batch:
             async with svc.store.connection() as db:
                 await purge_stale(db)
             return total

@@ -60,29 +60,25 @@ class Cursor:
 
 @dataclass(frozen=True)
 class Purged:
+    """What a sweep removed."""
+
     secrets: int
     receipts_expired: int
     receipts_deleted: int
-    expired_receipt_ids: tuple[bytes, ...] = ()  # receipts this batch marked expired
-    cursor: Cursor = Cursor()  # where the next batch of this pass starts
 
 
-async def purge_expired(tx: Db, batch: int, since: Cursor) -> Purged:
-    """One batch of each kind from `since`; the caller repeats while a batch comes back
-    full, then purges the small tables once (purge_stale)."""
-    rows = await tx.fetch(PURGE_SECRETS, batch, since.secrets)
-    deleted = await tx.fetch(PURGE_RECEIPTS, batch, since.receipts)
-    expired = tuple(row["receipt_id"] for row in rows if row["marked"])
-    return Purged(
-        secrets=len(rows),
-        receipts_expired=len(expired),
-        receipts_deleted=len(deleted),
-        expired_receipt_ids=expired,
-        cursor=Cursor(
-            max((row["expires_at"] for row in rows), default=since.secrets),
-            max((row["expires_at"] for row in deleted), default=since.receipts),
-        ),
-    )
+async def purge_secrets(tx: Db, batch: int, since: datetime) -> tuple[int, list[bytes], datetime]:
+    """One batch of expired secrets from `since`: how many went, the receipts it marked
+    expired, and where the next batch starts."""
+    rows = await tx.fetch(PURGE_SECRETS, batch, since)
+    expired = [row["receipt_id"] for row in rows if row["marked"]]
+    return len(rows), expired, max((row["expires_at"] for row in rows), default=since)
+
+
+async def purge_receipts(tx: Db, batch: int, since: datetime) -> tuple[int, datetime]:
+    """One batch of receipts past their life from `since`: how many, and where next."""
+    rows = await tx.fetch(PURGE_RECEIPTS, batch, since)
+    return len(rows), max((row["expires_at"] for row in rows), default=since)
 
 
 async def purge_stale(db: Db) -> None:
