@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app import crypto, metrics
-from app.core import audit
 from app.core.audit import caused_by
 from app.core.context import Caller, Services
 from app.core.errors import RateLimited
@@ -45,14 +44,15 @@ async def throttle(svc: Services, caller: Caller, event: str, db: Db | None = No
         return
     if db is None:
         async with svc.store.connection() as conn:
-            hit = await ratelimits.hit(conn, *count.args)
+            await judge(svc, caller, count, await ratelimits.hit(conn, *count.args), conn)
     else:
-        hit = await ratelimits.hit(db, *count.args)
-    await judge(svc, caller, count, hit)
+        await judge(svc, caller, count, await ratelimits.hit(db, *count.args), db)
 
 
-async def judge(svc: Services, caller: Caller, count: Count, hit: Hit) -> None:
-    """RateLimited if this hit is over the limit (the count is already made)."""
+async def judge(svc: Services, caller: Caller, count: Count, hit: Hit, db: Db) -> None:
+    """RateLimited if this hit is over the limit (the count is already made). `db`: the
+    caller's connection, which records the refusal (never a second one from the pool,
+    which a burst of refusals could wait on until every request timed out)."""
     limit = svc.rate_limits.limit(count.event)
     if hit.hits <= limit:
         return
@@ -60,7 +60,6 @@ async def judge(svc: Services, caller: Caller, count: Count, hit: Hit) -> None:
         # Once per client, event and window: a flood must not flood the trail too. A refusal
         # changes no state, so its event need not share the counter's transaction.
         event = caused_by(caller, "rate.limited", "denied", detail=count.event)
-        async with svc.store.transaction() as tx:
-            await audit.record(tx, svc.audit_key, [event])
+        await svc.chains.record(db, svc.audit_key, event)
     metrics.RATE_LIMITED.labels(count.event).inc()
     raise RateLimited(hit.retry_after)

@@ -205,7 +205,7 @@ async def _peek(db: Db, svc: Services, caller: Caller, key: str) -> LiveSecret:
         live = await store.peek_secret(db, secret_id)
     else:
         hit, live = await store.peek_counted(db, secret_id, count.args)
-        await judge(svc, caller, count, hit)
+        await judge(svc, caller, count, hit, db)
     if live is None:
         raise UnknownSecret(key)
     return live
