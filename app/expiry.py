@@ -11,14 +11,13 @@ from aiohttp import web
 
 from app.core import audit
 from app.core.audit import caused_by
-from app.core.context import Caller, Services
+from app.core.context import SYSTEM, Services
 from app.keys import EXPIRY_TASK, SERVICES, SETTINGS
 from app.metrics import SECRETS_EXPIRED, SWEEPS, SWEPT_ROWS
 from app.store.db import StoreUnavailable
 from app.store.expiry import Cursor, Purged, purge_receipts, purge_secrets, purge_stale
 
 log = logging.getLogger(__name__)
-SYSTEM = Caller(client="", custid="system")  # the sweeper, as an audit actor
 
 
 async def sweep(svc: Services, batch: int) -> Purged:

@@ -16,6 +16,9 @@ from app.config import Settings
 from app.core import accounts, webhooks
 from app.expiry import sweep
 from app.keys import SERVICES
+from app.notify import webhook
+from app.notify.mail import Outgoing
+from app.notify.worker import Deliverer, deliver_due
 from app.server import create_app
 from tests.factories import V2, Client, reveal
 from tests.notify_parts import Inbox, basic_auth, notify_settings, parts, smtp_server, wait_until
@@ -152,3 +155,34 @@ async def test_without_a_relay_mail_is_dead_at_once_and_says_why(
     assert row is not None
     assert row["attempts"] == 1  # not retried for hours
     assert "OTS_SMTP_HOST" in row["last_error"]
+
+
+async def test_a_sender_who_opts_out_gets_nothing_already_queued(
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings, inbox: Inbox
+) -> None:
+    # The app's own worker polls once at start, then sleeps: this test delivers by hand.
+    configured = notify_settings(settings, inbox=inbox, poll_interval=3600.0)
+    client = await aiohttp_client(create_app(configured))
+    svc = client.app[SERVICES]
+    auth = await _account(client)
+    await webhooks.set_notify_sender(svc, ALICE, True)
+    keys = await _conceal(client, auth)
+    status, _ = await reveal(client, keys["share"], passphrase="open sesame 42")
+    assert status == 200
+    assert await db.fetchval("SELECT count(*) FROM notifications WHERE state = 'pending'") == 1
+    await webhooks.set_notify_sender(svc, ALICE, False)  # after it was queued
+
+    async with webhook.session(()) as http:
+        deliverer = Deliverer(
+            svc.store,
+            svc.keys,
+            svc.audit_key,
+            configured.notify,
+            http,
+            Outgoing.build(configured.notify.smtp, "en", configured.base_url),
+        )
+        assert await deliver_due(deliverer) == 1
+    row = await db.fetchrow("SELECT state, last_error FROM notifications")
+    assert row is not None
+    assert (row["state"], row["last_error"]) == ("dead", "the account no longer wants these mails")
+    assert inbox.received == []

@@ -82,3 +82,7 @@ class Caller:
     def rate_key(self) -> str:
         """Accounts are counted as themselves; anonymous callers by address."""
         return f"ip:{self.client}" if self.anonymous else f"account:{self.custid}"
+
+
+# The service itself as an audit actor: the sweeper, the notification worker.
+SYSTEM = Caller(client="", custid="system")

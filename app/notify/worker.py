@@ -19,7 +19,7 @@ from app import crypto
 from app.config import Notify
 from app.core import audit
 from app.core.audit import caused_by
-from app.core.context import Caller
+from app.core.context import SYSTEM
 from app.metrics import NOTIFICATIONS
 from app.notify import mail, payload, webhook
 from app.notify.ssrf import Refused
@@ -28,7 +28,6 @@ from app.store.db import Store
 from app.store.outbox import Notification
 
 log = logging.getLogger(__name__)
-SYSTEM = Caller(client="", custid="system")
 _JITTER = random.SystemRandom()
 
 
@@ -84,6 +83,10 @@ async def send(d: Deliverer, note: Notification) -> None:
             d.config.smtp, mail.recipient_mail(d.mail, to.address, to.share_url, sender)
         )
     else:
+        async with d.store.connection() as db:
+            wanted = await customers.notify_sender(db, note.custid)
+        if not wanted:  # switched off, or the account disabled, since it was queued
+            raise Permanent("the account no longer wants these mails")
         shortid = note.secret_shortkey or "?"
         msg = mail.sender_mail(d.mail, note.custid, note.event, shortid, note.occurred_at)
         await mail.send(d.config.smtp, msg)
