@@ -135,15 +135,9 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
         recipients=rules.obscure_email(draft.recipient) if draft.recipient else None,
     )
     event = caused_by(caller, "secret.created", receipt_ref=new.receipt_id, detail=draft.kind)
+    mail = notify.recipient_mail(svc, new, share_key, draft.recipient) if draft.recipient else None
     async with svc.store.connection() as db:
-        run = svc.chains.bound(db, svc.audit_key, event)
-        if draft.recipient:
-            # The recipient's mail exists exactly when the secret does: one transaction.
-            async with db.transaction():
-                created = await store.insert_pair(run, new)
-                await notify.enqueue_recipient_mail(db, svc, new, share_key, draft.recipient)
-        else:
-            created = await store.insert_pair(run, new)
+        created = await store.insert_pair(svc.chains.bound(db, svc.audit_key, event), new, mail)
     metrics.SECRETS_CREATED.labels(draft.kind).inc()
     return Created(
         kind=draft.kind,

@@ -24,11 +24,6 @@ class Notification:
     occurred_at: datetime
 
 
-ENQUEUE_RECIPIENT = """
-INSERT INTO notifications (event_id, channel, event, receipt_ref, custid, key_id, payload_sealed)
-VALUES ($1, 'email', 'secret.created', $2, $3, $4, $5)
-"""
-
 # SKIP LOCKED: workers in every process never wait on each other or take the same row.
 # The lease (not the row lock, which ends at commit) keeps the row from other workers
 # while it is delivered outside any transaction; a worker that dies leaves a lease that
@@ -73,13 +68,6 @@ DELETE FROM notifications WHERE id IN (
      LIMIT $2)
 """
 ERROR_CHARS = 300
-
-
-async def enqueue_recipient_mail(
-    db: Db, receipt_ref: bytes, custid: str, key_id: int, payload_sealed: bytes
-) -> None:
-    """The recipient's mail, in the create's transaction; the payload is already sealed."""
-    await db.execute(ENQUEUE_RECIPIENT, uuid.uuid4(), receipt_ref, custid, key_id, payload_sealed)
 
 
 async def claim_due(db: Db, limit: int, lease_seconds: float) -> list[Notification]:

@@ -7,6 +7,7 @@ the sweeper only reclaims rows.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -76,10 +77,7 @@ class Receipt:
     secret_id: bytes | None  # set while the secret is live
 
 
-# One statement with its audit row: the pair and the event commit together, in one
-# round trip.
-INSERT_PAIR = audited(
-    """
+_RECEIPT = """
 receipt AS (
     INSERT INTO receipts (id, key_id, share_key_sealed, secret_shortkey, custid, kind, state,
                           secret_ttl, receipt_ttl, has_passphrase, value_claimable,
@@ -87,20 +85,47 @@ receipt AS (
     VALUES ($2, $3, $7, $8, $9, $10, 'new', $11::int, 2 * $11::int, $5::bytea IS NOT NULL,
             $12, $13, $14, $15, now() + make_interval(secs => 2 * $11::int))
     RETURNING id
-),
+)"""
+_LIVE_ROW = """
 work AS (
     INSERT INTO secrets (id, receipt_id, key_id, ciphertext, passphrase_salt, value_bytes,
                          expires_at)
     SELECT $1, receipt.id, $3, $4, $5, $6, now() + make_interval(secs => $11::int) FROM receipt
     RETURNING created_at
-)""",
-    15,
+)"""
+# One statement with its audit row: the pair and the event commit together, in one
+# round trip.
+INSERT_PAIR = audited(f"{_RECEIPT},{_LIVE_ROW}", 15)
+# The same with the recipient's mail in the outbox ($16 its event id, $17 the key id, $18
+# the sealed address and link): the mail exists exactly when the secret does.
+INSERT_PAIR_WITH_MAIL = audited(
+    f"""{_RECEIPT},
+mail AS (
+    INSERT INTO notifications (event_id, channel, event, receipt_ref, custid, key_id,
+                               payload_sealed)
+    SELECT $16, 'email', 'secret.created', receipt.id, $9, $17, $18 FROM receipt
+),{_LIVE_ROW}""",  # noqa: S608  # constants only
+    18,
 )
 
 
-async def insert_pair(run: Audited, new: NewSecret) -> datetime:
-    """Write the secret and its receipt; returns the creation time (database clock)."""
-    rows = await run(INSERT_PAIR, pair_args(new))
+@dataclass(frozen=True)
+class RecipientMail:
+    """The outbox row of the recipient's mail: its payload already sealed."""
+
+    event_id: uuid.UUID
+    key_id: int
+    payload_sealed: bytes
+
+
+async def insert_pair(run: Audited, new: NewSecret, mail: RecipientMail | None = None) -> datetime:
+    """Write the secret and its receipt (and the recipient's mail); returns the creation
+    time (database clock)."""
+    if mail is None:
+        rows = await run(INSERT_PAIR, pair_args(new))
+    else:
+        mail_args = (mail.event_id, mail.key_id, mail.payload_sealed)
+        rows = await run(INSERT_PAIR_WITH_MAIL, (*pair_args(new), *mail_args))
     created: datetime = rows[0]["created_at"]
     return created
 
