@@ -18,11 +18,12 @@ BOUND = 30.0
 EMAIL = "a@example.com"
 
 
-def _run(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(database_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTS_", "DATABASE_URL"))}
     return subprocess.run(  # noqa: S603  # our own interpreter and module
         [sys.executable, "-m", "app", "customers", *args],
         env={**env, "DATABASE_URL": database_url, "OTS_KEYS": TEST_KEYS},
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=BOUND,
@@ -30,8 +31,9 @@ def _run(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(_run, database_url, *args)
+async def cli(database_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """`python -m app customers ARGS` against `database_url`, with `stdin` as its input."""
+    return await asyncio.to_thread(_run, database_url, *args, stdin=stdin)
 
 
 def token_of(result: subprocess.CompletedProcess[str]) -> str:

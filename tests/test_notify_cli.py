@@ -3,36 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
 
 import asyncpg
 
 from app import crypto
 from tests.factories import TEST_KEYS
-from tests.test_customers_cli import added
+from tests.test_customers_cli import added, cli
 
-BOUND = 30.0
 EMAIL = "a@example.com"
-
-
-def _run(database_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTS_", "DATABASE_URL"))}
-    return subprocess.run(  # noqa: S603  # our own interpreter and module
-        [sys.executable, "-m", "app", "customers", *args],
-        env={**env, "DATABASE_URL": database_url, "OTS_KEYS": TEST_KEYS},
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=BOUND,
-        check=False,
-    )
-
-
-async def cli(database_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(_run, database_url, *args, stdin=stdin)
 
 
 async def _hook_row(db: asyncpg.Connection) -> asyncpg.Record:

@@ -62,9 +62,8 @@ class Chains:
         self, db: Db, key: bytes, sql: str, args: Sequence[object], event: Event
     ) -> list[asyncpg.Record]:
         """Run an audited() statement. Its rows come back; none means `work` did nothing
-        and nothing was recorded. Inside a caller's transaction the head stays locked
-        until that commits; if it rolls back, the head in memory is ahead of the
-        database's, which the next write here finds (the guard) and reloads."""
+        and nothing was recorded. Inside a caller's transaction each try is a savepoint,
+        and the new head is not kept in memory: it is not the database's until commit."""
         statement = _Statement(sql, args, event)
         for attempt in range(ATTEMPTS):
             part = self._pick()
