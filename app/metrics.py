@@ -29,6 +29,17 @@ AUDIT_HEAD_MOVED = Counter(
     "One-statement audited writes retried because another writer moved their chain's head",
     ["next_try"],
 )
+GROUP_COMMIT_BATCH = Histogram(
+    "ots_group_commit_batch_size",
+    "Changes written together in one audited statement (group commit), by kind",
+    ["kind"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+GROUP_COMMIT_ALONE = Counter(
+    "ots_group_commit_fallback_total",
+    "Batches that could not be written whole, whose changes were then written one by one",
+    ["kind"],
+)
 RATE_LIMITED = Counter("ots_rate_limited_total", "Requests refused by rate limits", ["event"])
 POOL_SIZE = Gauge("ots_db_pool_size", "Connections open in the pool")
 POOL_IDLE = Gauge("ots_db_pool_idle", "Idle connections in the pool")

@@ -21,7 +21,7 @@ from app.http.requests import request_id_middleware
 from app.keys import SERVICES, SETTINGS
 from app.metrics import metrics_middleware
 from app.notify.task import notify_task
-from app.store.db import Store, close_pool, create_pool
+from app.store.db import POOL_CLOSE_SECONDS, Store, close_pool, create_pool
 from app.web import pages
 from app.web.errors import page_error_middleware
 
@@ -54,8 +54,10 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> web.Application:
 async def database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     pool = await create_pool(settings.database)
-    app[SERVICES] = Services.build(settings, Store(pool, settings.database.acquire_timeout))
+    store = Store(pool, settings.database.acquire_timeout)
+    services = app[SERVICES] = Services.build(settings, store)
     try:
         yield
     finally:
+        await services.writes.wait_idle(POOL_CLOSE_SECONDS)
         await close_pool(pool)

@@ -106,6 +106,22 @@ class Chains:
         result = await db.fetch(statement.sql, *statement.args, *audit_args)
         return result, (row.seq, row.chain_hash) if result else head
 
+    async def write_batch(
+        self, db: Db, key: bytes, sql: str, columns: Sequence[object], events: Sequence[Event]
+    ) -> list[asyncpg.Record]:
+        """Run an audited_batch() statement (`columns`: its work's arrays), one try on
+        one chain. It fails whole, whether a change could not be made or the head
+        moved; either way the head is forgotten and the caller makes the changes alone."""
+        part = self._pick()
+        async with self._locks[part]:
+            head = self._heads.pop(part, None)
+            if head is None:
+                head = await store.read_head(db, part)
+            rows = chained(key, part, head, datetime.now(UTC), events)
+            result = await db.fetch(sql, *columns, *store.batch_args(head, rows))
+            self._heads[part] = (rows[-1].seq, rows[-1].chain_hash)
+            return result
+
     def bound(self, db: Db, key: bytes, event: Event) -> Audited:
         """write() with this event, for the store functions that take an Audited."""
 

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from app import crypto
 from app.config import Limits, Lockout, Plan, RateLimits, Settings
+from app.core.batches import GroupCommit
 from app.core.chains import Chains
 from app.store.db import Store
 
@@ -39,6 +40,7 @@ class Services:
     share_domains: tuple[str, ...]
     audit_key: bytes
     chains: Chains
+    writes: GroupCommit  # audited writes that may go in batches
     base_url: str  # links in notification mail are built like the API's
 
     def plan(self, name: str) -> Plan:
@@ -46,6 +48,8 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> Services:
+        audit_key = crypto.audit_key(settings.keys)
+        chains = Chains(writers=settings.database.pool_max)
         return cls(
             store=store,
             keys=settings.keys,
@@ -57,8 +61,9 @@ class Services:
             plans=settings.plans,
             rate_limits=settings.rate_limits,
             share_domains=settings.share_domains,
-            audit_key=crypto.audit_key(settings.keys),
-            chains=Chains(writers=settings.database.pool_max),
+            audit_key=audit_key,
+            chains=chains,
+            writes=GroupCommit(store, chains, audit_key),
             base_url=settings.base_url,
         )
 

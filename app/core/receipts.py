@@ -37,24 +37,24 @@ async def show_receipt(
     svc: Services, caller: Caller, key: str, *, claim_value: bool = True
 ) -> ReceiptView:
     """The receipt as stored; the only write is claiming a generated value, once."""
-    async with svc.store.connection() as db:
-        await throttle(svc, caller, "show_metadata", db)
-        view = await _view(db, svc, key, recorded_for=caller)
-        live = await _claim_value(db, svc, view) if claim_value else None
+    await throttle(svc, caller, "show_metadata")
+    view = await _recorded_view(svc, key, caller)
+    live = await _claim_value(svc, view) if claim_value else None
     if live is None or view.share_key is None:
         return view
     value = decrypt(svc, live, view.share_key, b"").decode()
     return ReceiptView(view.receipt, key, view.share_key, value)
 
 
-async def _claim_value(db: Db, svc: Services, view: ReceiptView) -> LiveSecret | None:
+async def _claim_value(svc: Services, view: ReceiptView) -> LiveSecret | None:
     """The live generated secret, if this read is the one that gets to show it."""
     receipt = view.receipt
     if not (receipt.value_claimable and view.share_key and receipt.secret_id):
         return None
-    if not await store.claim_generated_value(db, receipt.id, svc.generated_value_window):
-        return None
-    return await store.peek_secret(db, receipt.secret_id)
+    async with svc.store.connection() as db:
+        if not await store.claim_generated_value(db, receipt.id, svc.generated_value_window):
+            return None
+        return await store.peek_secret(db, receipt.secret_id)
 
 
 async def burn(
@@ -76,10 +76,7 @@ async def burn(
         if not confirmed:
             return BurnOutcome(view, burned=False)
         event = caused_by(caller, "secret.burned", receipt_ref=live.receipt_id)
-        async with svc.store.connection() as db:
-            burned = await store.consume_secret(
-                svc.chains.bound(db, svc.audit_key, event), live.id, "burned"
-            )
+        burned = await store.consume_secret(svc.writes.bound(event), live.id, "burned")
         if burned:
             metrics.SECRETS_BURNED.inc()
     async with svc.store.connection() as db:
@@ -100,19 +97,26 @@ async def recent(svc: Services, caller: Caller) -> list[ReceiptView]:
     ]
 
 
-async def _view(
-    db: Db, svc: Services, key: str, *, recorded_for: Caller | None = None
-) -> ReceiptView:
-    """The receipt behind `key`; with `recorded_for`, the read is recorded as theirs."""
+async def _view(db: Db, svc: Services, key: str) -> ReceiptView:
+    """The receipt behind `key`."""
+    receipt = None
+    if crypto.is_link_key(key):
+        receipt = await store.get_receipt(db, crypto.lookup_id(svc.keys, key))
+    return _viewed(svc, key, receipt)
+
+
+async def _recorded_view(svc: Services, key: str, caller: Caller) -> ReceiptView:
+    """_view, the read recorded as the caller's by the read's own statement (which may
+    go in a batch: no connection is held here meanwhile)."""
     receipt = None
     if crypto.is_link_key(key):
         receipt_id = crypto.lookup_id(svc.keys, key)
-        if recorded_for is None:
-            receipt = await store.get_receipt(db, receipt_id)
-        else:
-            event = caused_by(recorded_for, "receipt.viewed", receipt_ref=receipt_id)
-            run = svc.chains.bound(db, svc.audit_key, event)
-            receipt = await store.read_receipt(run, receipt_id)
+        event = caused_by(caller, "receipt.viewed", receipt_ref=receipt_id)
+        receipt = await store.read_receipt(svc.writes.bound(event), receipt_id)
+    return _viewed(svc, key, receipt)
+
+
+def _viewed(svc: Services, key: str, receipt: Receipt | None) -> ReceiptView:
     if receipt is None:
         raise UnknownSecret(key)
     share_key = None

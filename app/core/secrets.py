@@ -136,8 +136,7 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
     )
     event = caused_by(caller, "secret.created", receipt_ref=new.receipt_id, detail=draft.kind)
     mail = notify.recipient_mail(svc, new, share_key, draft.recipient) if draft.recipient else None
-    async with svc.store.connection() as db:
-        created = await store.insert_pair(svc.chains.bound(db, svc.audit_key, event), new, mail)
+    created = await store.insert_pair(svc.writes.bound(event), new, mail)
     metrics.SECRETS_CREATED.labels(draft.kind).inc()
     return Created(
         kind=draft.kind,
@@ -177,10 +176,7 @@ async def reveal(
     if not confirmed:
         return Revealed(live, key, None)
     event = caused_by(caller, "secret.revealed", receipt_ref=live.receipt_id)
-    async with svc.store.connection() as db:
-        consumed = await store.consume_secret(
-            svc.chains.bound(db, svc.audit_key, event), live.id, "received"
-        )
+    consumed = await store.consume_secret(svc.writes.bound(event), live.id, "received")
     if not consumed:
         raise UnknownSecret(key)
     metrics.SECRETS_REVEALED.inc()

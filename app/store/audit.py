@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -114,6 +115,84 @@ def audited(work: str, work_params: int) -> str:
     $work_params) and the audit row of its outcome; audited_args() gives the rest."""
     numbers = {name: work_params + 1 + i for i, name in enumerate(AUDITED_PARAMS)}
     return _AUDITED.format(work=work.strip(), **numbers)
+
+
+# Many changes of one kind and their audit rows in one statement (group commit,
+# app/core/batches.py). The work's parameters arrive as arrays, an element per change,
+# and are read through `input`, whose `ord` is the change's place in the batch; `work`
+# yields a row per change made, with its `ord`. The rows were chained beforehand, each
+# on the one before, so the head moves over the whole batch only if every change was
+# made; otherwise the guard aborts the statement and the writer makes each change alone.
+_AUDITED_BATCH = """
+WITH input AS (
+    SELECT * FROM unnest({arrays}) WITH ORDINALITY AS input({names}, ord)
+), {work},
+head AS (
+    UPDATE audit_heads SET seq = ${to_seq}::bigint, chain_hash = ${to_hash}::bytea
+     WHERE part = ${part}::smallint AND seq = ${from_seq}::bigint
+       AND chain_hash = ${previous}::bytea
+       AND (SELECT count(DISTINCT ord) FROM work) = ${to_seq}::bigint - ${from_seq}::bigint
+    RETURNING part
+),
+appended AS (
+    INSERT INTO audit_events (part, seq, at, event, outcome, actor, client_ip, user_agent,
+                              request_id, receipt_ref, detail, chain_hash)
+    SELECT head.part, e.seq, ${at}::timestamptz, e.event, e.outcome, e.actor, e.client_ip,
+           e.user_agent, e.request_id, e.receipt_ref, e.detail, e.chain_hash
+      FROM head, unnest({row_arrays}) AS e({row_names})
+)
+SELECT work.*, ots_audit_guard((SELECT count(*) FROM head) = 1) AS audited FROM work
+"""
+_BATCH_SCALARS = ("part", "from_seq", "previous", "to_seq", "to_hash", "at")
+# The audit rows' own fields, an array each, in APPEND's order.
+_ROW_COLUMNS = (
+    ("seq", "bigint"),
+    ("event", "text"),
+    ("outcome", "text"),
+    ("actor", "text"),
+    ("client_ip", "text"),
+    ("user_agent", "text"),
+    ("request_id", "text"),
+    ("receipt_ref", "bytea"),
+    ("detail", "text"),
+    ("chain_hash", "bytea"),
+)
+
+
+def audited_batch(work: str, columns: Sequence[tuple[str, str]]) -> str:
+    """audited() for many changes at once: `columns` names and types the work's
+    parameters ($1 to $len(columns), an array each, read as the columns of `input`);
+    batch_args() gives the rest."""
+
+    def arrays(first: int, cols: Sequence[tuple[str, str]]) -> str:
+        return ", ".join(f"${first + i}::{pgtype}[]" for i, (_, pgtype) in enumerate(cols))
+
+    scalars = {name: len(columns) + 1 + i for i, name in enumerate(_BATCH_SCALARS)}
+    return _AUDITED_BATCH.format(
+        arrays=arrays(1, columns),
+        names=", ".join(name for name, _ in columns),
+        work=work.strip(),
+        row_arrays=arrays(len(columns) + len(_BATCH_SCALARS) + 1, _ROW_COLUMNS),
+        row_names=", ".join(name for name, _ in _ROW_COLUMNS),
+        **scalars,
+    )
+
+
+def batch_args(head: tuple[int, bytes], rows: Sequence[Row]) -> list[object]:
+    """An audited_batch() statement's parameters after the work's: the rows, chained on
+    `head` (its seq and hash), which they move to the last of them."""
+    last = rows[-1]
+    scalars = [last.part, head[0], head[1], last.seq, last.chain_hash, last.at]
+    return [*scalars, *([getattr(row, name) for row in rows] for name, _ in _ROW_COLUMNS)]
+
+
+# The columns an audited statement adds to its work's (the batch's `ord`, the guard's).
+AUDIT_COLUMNS = frozenset({"ord", "audited"})
+
+
+def work_of(row: asyncpg.Record) -> dict[str, Any]:
+    """An audited statement's row without the columns the audit added."""
+    return {k: v for k, v in row.items() if k not in AUDIT_COLUMNS}
 
 
 # An event alone, with no change beside it (reads worth recording).

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.store.audit import Audited, audited
+from app.store.audit import Audited, audited, work_of
 from app.store.db import Db
 from app.store.ratelimits import Hit, counted, hit_of
 
@@ -218,7 +218,7 @@ async def consume_secret(run: Audited, secret_id: bytes, final_state: str) -> bo
 
 # A receipt still 'new' whose secret is no longer live has expired (or, if its time
 # was not up, been removed some other way): derived here so no reader waits for the sweeper.
-_RECEIPT = """
+RECEIPT_VIEW = """
 SELECT r.id, r.key_id, r.share_key_sealed, r.secret_shortkey, r.custid, r.kind,
        CASE WHEN r.state = 'new' AND s.id IS NULL THEN
             CASE WHEN r.created_at + make_interval(secs => r.secret_ttl) <= now()
@@ -235,10 +235,10 @@ SELECT r.id, r.key_id, r.share_key_sealed, r.secret_shortkey, r.custid, r.kind,
   LEFT JOIN secrets s ON s.receipt_id = r.id AND s.expires_at > now()
  WHERE r.expires_at > now() AND {where}
 """
-GET_RECEIPT = _RECEIPT.format(extra="", where="r.id = $1")
+GET_RECEIPT = RECEIPT_VIEW.format(extra="", where="r.id = $1")
 # An account's receipts of the last `$2` days, newest change first (upstream's listing).
 RECENT = (
-    _RECEIPT.format(
+    RECEIPT_VIEW.format(
         extra=", r.receipt_key_sealed",
         where="r.custid = $1 AND r.created_at > now() - make_interval(days => $2::int)",
     )
@@ -258,7 +258,7 @@ async def get_receipt(db: Db, receipt_id: bytes) -> Receipt | None:
 async def read_receipt(run: Audited, receipt_id: bytes) -> Receipt | None:
     """get_receipt, recorded (only if there is a receipt to read)."""
     rows = await run(GET_RECEIPT_AUDITED, (receipt_id,))
-    return Receipt(**{k: v for k, v in rows[0].items() if k != "audited"}) if rows else None
+    return Receipt(**work_of(rows[0])) if rows else None
 
 
 async def recent_receipts(

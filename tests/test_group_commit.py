@@ -1,0 +1,197 @@
+"""Group commit (app/core/batches.py): concurrent audited writes of a kind go in one
+statement, and a batch that cannot be made whole is made one change at a time, with the
+same outcomes as without batching. Each test gets its own database, since it counts rows.
+
+The batches are made deterministic by holding every pooled connection while the writes
+queue: the first to get a connection then takes all the others with it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from contextlib import AsyncExitStack
+from typing import TypeVar
+
+import asyncpg
+import pytest
+from prometheus_client import REGISTRY
+
+from app.core.audit import Event
+from app.core.batches import GroupCommit
+from app.core.chains import Chains
+from app.core.trail import _verify_chain
+from app.store import audit as audit_store
+from app.store import secrets as store
+from app.store.db import Store
+from app.store.secrets import NewSecret
+from tests.conftest import throwaway_database
+from tests.test_chains import KEY, _new_secret
+
+T = TypeVar("T")
+POOL = 4
+
+
+@pytest.fixture
+def fresh_url(server_url: str) -> Iterator[str]:
+    with throwaway_database(server_url, "batches") as url:
+        yield url
+
+
+@pytest.fixture
+async def pool(fresh_url: str) -> AsyncIterator[asyncpg.Pool]:
+    async with asyncpg.create_pool(fresh_url, min_size=0, max_size=POOL) as pool:
+        yield pool
+
+
+@pytest.fixture
+def db_store(pool: asyncpg.Pool) -> Store:
+    return Store(pool, 5.0)
+
+
+@pytest.fixture
+def writes(db_store: Store) -> GroupCommit:
+    return GroupCommit(db_store, Chains(writers=POOL), KEY, in_flight=1)
+
+
+async def _queued_together(db_store: Store, *writes: Awaitable[T]) -> list[T | BaseException]:
+    """Run the writes while every connection is held, so they queue; then let them go."""
+    async with AsyncExitStack() as held:
+        for _ in range(POOL):
+            await held.enter_async_context(db_store.connection())
+        tasks = [asyncio.ensure_future(write) for write in writes]
+        for _ in range(3):
+            await asyncio.sleep(0)  # every write is queued, the first one waits for the pool
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _event(name: str, receipt_ref: bytes) -> Event:
+    return Event(name, "success", "anonymous", receipt_ref=receipt_ref)
+
+
+def _create(writes: GroupCommit, new: NewSecret) -> Awaitable[object]:
+    return store.insert_pair(writes.bound(_event("secret.created", new.receipt_id)), new)
+
+
+def _consume(writes: GroupCommit, new: NewSecret) -> Awaitable[bool]:
+    event = _event("secret.revealed", new.receipt_id)
+    return store.consume_secret(writes.bound(event), new.secret_id, "received")
+
+
+def _read(writes: GroupCommit, receipt_id: bytes) -> Awaitable[store.Receipt | None]:
+    return store.read_receipt(writes.bound(_event("receipt.viewed", receipt_id)), receipt_id)
+
+
+def _batches(kind: str) -> tuple[float, float]:
+    """How many batches of this kind so far, and how many changes they held."""
+
+    def sample(suffix: str) -> float:
+        value = REGISTRY.get_sample_value(f"ots_group_commit_batch_size_{suffix}", {"kind": kind})
+        return value or 0.0
+
+    return sample("count"), sample("sum")
+
+
+def _fallbacks(kind: str) -> float:
+    return REGISTRY.get_sample_value("ots_group_commit_fallback_total", {"kind": kind}) or 0.0
+
+
+async def _events(pool: asyncpg.Pool, name: str) -> list[bytes]:
+    rows = await pool.fetch("SELECT receipt_ref FROM audit_events WHERE event = $1", name)
+    return sorted(row["receipt_ref"] for row in rows)
+
+
+async def _chains_intact(pool: asyncpg.Pool) -> int:
+    checked = 0
+    async with pool.acquire() as db, db.transaction():
+        for head in await audit_store.heads(db):
+            count, broken = await _verify_chain(db, KEY, head)
+            assert broken is None, str(broken)
+            checked += count
+    return checked
+
+
+async def test_concurrent_creates_go_in_one_statement_each_with_its_event(
+    pool: asyncpg.Pool, db_store: Store, writes: GroupCommit
+) -> None:
+    made = [_new_secret() for _ in range(20)]
+    batches, changes = _batches("create")
+    results = await _queued_together(db_store, *(_create(writes, new) for new in made))
+    assert not [r for r in results if isinstance(r, BaseException)]
+    after, changes_after = _batches("create")
+    assert changes_after - changes == 20
+    assert after - batches <= 2  # the first alone at most, then the other 19 together
+    assert await pool.fetchval("SELECT count(*) FROM secrets") == 20
+    assert await _events(pool, "secret.created") == sorted(new.receipt_id for new in made)
+    assert await _chains_intact(pool) == 20
+
+
+async def test_a_batch_with_a_consumed_secret_and_a_twin_is_made_one_by_one(
+    pool: asyncpg.Pool, db_store: Store, writes: GroupCommit
+) -> None:
+    made = [_new_secret() for _ in range(10)]
+    await asyncio.gather(*(_create(writes, new) for new in made))
+    assert await _consume(writes, made[3])  # consumed before the batch
+    fallbacks = _fallbacks("consume")
+    # Every secret, and the fifth twice: the batch cannot be made whole.
+    attempts = [*made, made[5]]
+    results = await _queued_together(db_store, *(_consume(writes, new) for new in attempts))
+    assert _fallbacks("consume") == fallbacks + 1
+    assert results[3] is False
+    assert {results[5], results[10]} == {False, True}  # exactly one wins the twin
+    assert all(results[i] is True for i in (0, 1, 2, 4, 6, 7, 8, 9))
+    assert await pool.fetchval("SELECT count(*) FROM secrets") == 0
+    revealed = await _events(pool, "secret.revealed")
+    assert revealed == sorted(new.receipt_id for new in made)  # one event per secret
+    states = await pool.fetch("SELECT DISTINCT state FROM receipts")
+    assert [row["state"] for row in states] == ["received"]
+    assert await _chains_intact(pool) == 20
+
+
+async def test_consumes_that_can_all_be_made_share_one_statement(
+    pool: asyncpg.Pool, db_store: Store, writes: GroupCommit
+) -> None:
+    made = [_new_secret() for _ in range(12)]
+    await asyncio.gather(*(_create(writes, new) for new in made))
+    batches, fallbacks = _batches("consume")[0], _fallbacks("consume")
+    results = await _queued_together(db_store, *(_consume(writes, new) for new in made))
+    assert results == [True] * 12
+    assert _batches("consume")[0] - batches <= 2
+    assert _fallbacks("consume") == fallbacks
+    assert await _events(pool, "secret.revealed") == sorted(new.receipt_id for new in made)
+
+
+async def test_receipt_reads_in_a_batch_each_get_their_receipt_and_event(
+    pool: asyncpg.Pool, db_store: Store, writes: GroupCommit
+) -> None:
+    made = [_new_secret() for _ in range(6)]
+    await asyncio.gather(*(_create(writes, new) for new in made))
+    fallbacks = _fallbacks("receipt_read")
+    # The first receipt read twice: both reads are answered and recorded.
+    wanted = [new.receipt_id for new in made] + [made[0].receipt_id]
+    results = await _queued_together(db_store, *(_read(writes, ref) for ref in wanted))
+    assert _fallbacks("receipt_read") == fallbacks
+    assert [r.id for r in results if isinstance(r, store.Receipt)] == wanted
+    assert await _events(pool, "receipt.viewed") == sorted(wanted)
+
+    # An unknown receipt in the batch: it gets None and no event; the others as before.
+    unknown = os.urandom(32)
+    results = await _queued_together(db_store, *(_read(writes, ref) for ref in [unknown, *wanted]))
+    assert _fallbacks("receipt_read") == fallbacks + 1
+    assert results[0] is None
+    assert [r.id for r in results[1:] if isinstance(r, store.Receipt)] == wanted
+    assert await _events(pool, "receipt.viewed") == sorted(wanted * 2)
+    assert await _chains_intact(pool) == 6 + 2 * len(wanted)
+
+
+async def test_a_change_that_fails_alone_does_not_take_the_batch_down(
+    pool: asyncpg.Pool, db_store: Store, writes: GroupCommit
+) -> None:
+    good = [_new_secret() for _ in range(5)]
+    clash = good[2]  # the same ids again: the second one breaks a unique key
+    results = await _queued_together(db_store, *(_create(writes, new) for new in [*good, clash]))
+    assert isinstance(results[-1], asyncpg.UniqueViolationError)
+    assert not [r for r in results[:-1] if isinstance(r, BaseException)]
+    assert await pool.fetchval("SELECT count(*) FROM secrets") == 5
+    assert await _events(pool, "secret.created") == sorted(new.receipt_id for new in good)
+    assert await _chains_intact(pool) == 5
