@@ -29,9 +29,9 @@ AUDIT_HEAD_MOVED = Counter(
     "One-statement audited writes retried because another writer moved their chain's head",
     ["next_try"],
 )
-GROUP_COMMIT_BATCH = Histogram(
-    "ots_group_commit_batch_size",
-    "Changes written together in one audited statement (group commit), by kind",
+BATCH_SIZE = Histogram(
+    "ots_batch_size",
+    "Calls of one kind made together in one statement (app/core/gather.py), by kind",
     ["kind"],
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )

@@ -60,4 +60,5 @@ async def database(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await services.writes.wait_idle(POOL_CLOSE_SECONDS)
+        await services.counts.wait_idle(POOL_CLOSE_SECONDS)
         await close_pool(pool)

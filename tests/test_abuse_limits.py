@@ -142,6 +142,24 @@ async def test_concurrent_requests_lose_no_count(
     assert await db.fetchval("SELECT hits FROM rate_counters WHERE event = 'show_secret'") == 30
 
 
+async def test_concurrent_creates_over_the_limit_are_refused_exactly(
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    # Concurrent creates are counted in batches (app/core/counts.py): still exactly the
+    # limit gets through, and the refusal is recorded once.
+    since = await db.fetchval("SELECT now()")
+    client = await _limited_client(aiohttp_client, settings, create_secret=10)
+    body = {"secret": {"secret": "v"}}
+    responses = await asyncio.gather(
+        *(client.post(f"{V2}/secret/conceal", json=body) for _ in range(30))
+    )
+    assert Counter(r.status for r in responses) == {200: 10, 429: 20}
+    assert await db.fetchval("SELECT hits FROM rate_counters WHERE event = 'create_secret'") == 30
+    assert await db.fetchval("SELECT count(*) FROM secrets") == 10
+    limited = "SELECT count(*) FROM audit_events WHERE event = 'rate.limited' AND at >= $1"
+    assert await db.fetchval(limited, since) == 1
+
+
 async def test_accounts_count_apart_and_paid_plans_are_not_limited(
     db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:

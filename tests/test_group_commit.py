@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY
 from app.core.audit import Event
 from app.core.batches import GroupCommit
 from app.core.chains import Chains
+from app.core.counts import Count, Counts
 from app.core.trail import _verify_chain
 from app.store import audit as audit_store
 from app.store import secrets as store
@@ -86,7 +87,7 @@ def _batches(kind: str) -> tuple[float, float]:
     """How many batches of this kind so far, and how many changes they held."""
 
     def sample(suffix: str) -> float:
-        value = REGISTRY.get_sample_value(f"ots_group_commit_batch_size_{suffix}", {"kind": kind})
+        value = REGISTRY.get_sample_value(f"ots_batch_size_{suffix}", {"kind": kind})
         return value or 0.0
 
     return sample("count"), sample("sum")
@@ -195,3 +196,22 @@ async def test_a_change_that_fails_alone_does_not_take_the_batch_down(
     assert await pool.fetchval("SELECT count(*) FROM secrets") == 5
     assert await _events(pool, "secret.created") == sorted(new.receipt_id for new in good)
     assert await _chains_intact(pool) == 5
+
+
+async def test_counts_in_one_batch_are_each_what_they_would_be_one_after_another(
+    pool: asyncpg.Pool, db_store: Store
+) -> None:
+    counts = Counts(db_store, in_flight=1)
+    office, home = Count(b"office", "create_secret", 60), Count(b"home", "create_secret", 60)
+    asked = [office, home, office, office, home] * 6  # 18 from the office, 12 from home
+    batches = _batches("rate_count")[0]
+    hits = await _queued_together(db_store, *(counts.hit(count) for count in asked))
+    assert _batches("rate_count")[0] - batches <= 2
+    seen: dict[bytes, list[int]] = {b"office": [], b"home": []}
+    for count, hit in zip(asked, hits, strict=True):
+        assert not isinstance(hit, BaseException)
+        seen[count.client_ref].append(hit.hits)
+        assert 0 < hit.retry_after <= 60
+    assert seen == {b"office": list(range(1, 19)), b"home": list(range(1, 13))}
+    stored = await pool.fetch("SELECT client_ref, hits FROM rate_counters ORDER BY client_ref")
+    assert [(row["client_ref"], row["hits"]) for row in stored] == [(b"home", 12), (b"office", 18)]

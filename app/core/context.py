@@ -10,6 +10,7 @@ from app import crypto
 from app.config import Limits, Lockout, Plan, RateLimits, Settings
 from app.core.batches import GroupCommit
 from app.core.chains import Chains
+from app.core.counts import Counts
 from app.store.db import Store
 
 
@@ -41,6 +42,7 @@ class Services:
     audit_key: bytes
     chains: Chains
     writes: GroupCommit  # audited writes that may go in batches
+    counts: Counts  # rate-limit counts, likewise
     base_url: str  # links in notification mail are built like the API's
 
     def plan(self, name: str) -> Plan:
@@ -64,6 +66,7 @@ class Services:
             audit_key=audit_key,
             chains=chains,
             writes=GroupCommit(store, chains, audit_key),
+            counts=Counts(store),
             base_url=settings.base_url,
         )
 

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from app import crypto, metrics
 from app.core.audit import caused_by
 from app.core.context import Caller, Services
+from app.core.counts import Count
 from app.core.errors import RateLimited
 from app.store import ratelimits
 from app.store.db import Db
 from app.store.ratelimits import Hit
-
-
-@dataclass(frozen=True)
-class Count:
-    """What one request is counted as: its client, the event and the window length."""
-
-    client_ref: bytes
-    event: str
-    window_seconds: int
-
-    @property
-    def args(self) -> tuple[bytes, str, int]:
-        """The parameters of ratelimits.hit(), and of a counted() statement's last three."""
-        return self.client_ref, self.event, self.window_seconds
 
 
 def count_of(svc: Services, caller: Caller, event: str) -> Count | None:
@@ -37,22 +22,22 @@ def count_of(svc: Services, caller: Caller, event: str) -> Count | None:
 
 async def throttle(svc: Services, caller: Caller, event: str, db: Db | None = None) -> None:
     """Count this request; RateLimited once the client is over its limit for the window.
-    One autocommitted upsert (every request pays it, so no transaction around it), on
-    `db` if the caller has a connection already."""
+    On `db` if the caller holds a connection already, else in a batch (Counts)."""
     count = count_of(svc, caller, event)
     if count is None:
         return
     if db is None:
-        async with svc.store.connection() as conn:
-            await judge(svc, caller, count, await ratelimits.hit(conn, *count.args), conn)
+        hit = await svc.counts.hit(count)
     else:
-        await judge(svc, caller, count, await ratelimits.hit(db, *count.args), db)
+        hit = await ratelimits.hit(db, *count.args)
+    await judge(svc, caller, count, hit, db)
 
 
-async def judge(svc: Services, caller: Caller, count: Count, hit: Hit, db: Db) -> None:
+async def judge(svc: Services, caller: Caller, count: Count, hit: Hit, db: Db | None) -> None:
     """RateLimited if this hit is over the limit (the count is already made). `db`: the
-    caller's connection, which records the refusal (never a second one from the pool,
-    which a burst of refusals could wait on until every request timed out)."""
+    caller's connection, if it holds one, which records the refusal (never a second one
+    from the pool while holding the first: a burst of refusals could wait on the pool
+    until every request timed out)."""
     limit = svc.rate_limits.limit(count.event)
     if hit.hits <= limit:
         return
@@ -60,6 +45,10 @@ async def judge(svc: Services, caller: Caller, count: Count, hit: Hit, db: Db) -
         # Once per client, event and window: a flood must not flood the trail too. A refusal
         # changes no state, so its event need not share the counter's transaction.
         event = caused_by(caller, "rate.limited", "denied", detail=count.event)
-        await svc.chains.record(db, svc.audit_key, event)
+        if db is None:
+            async with svc.store.connection() as conn:
+                await svc.chains.record(conn, svc.audit_key, event)
+        else:
+            await svc.chains.record(db, svc.audit_key, event)
     metrics.RATE_LIMITED.labels(count.event).inc()
     raise RateLimited(hit.retry_after)

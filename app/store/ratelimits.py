@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -40,6 +41,39 @@ def counted(read: str, read_params: int) -> str:
     return f"WITH {hit}\nSELECT hit.*, found.* FROM hit LEFT JOIN ({read}) found ON true"
 
 
+# Many requests' counts in one statement (app/core/limits.Counts): each gets the count
+# it would have had, counted one after another in the batch's order. Counters are
+# upserted in key order, so two batches cannot deadlock on each other's rows.
+HITS = """
+WITH input AS (
+    SELECT * FROM unnest($1::bytea[], $2::text[], $3::int[])
+           WITH ORDINALITY AS input(client_ref, event, window_seconds, ord)
+), w AS (
+    SELECT input.*,
+           to_timestamp(floor(extract(epoch FROM now()) / window_seconds) * window_seconds)
+           AS start
+      FROM input
+), keyed AS (
+    SELECT client_ref, event, start, count(*)::int AS n FROM w GROUP BY client_ref, event, start
+), hit AS (
+    INSERT INTO rate_counters (client_ref, event, window_start, hits)
+    SELECT client_ref, event, start, n FROM keyed ORDER BY client_ref, event, start
+    ON CONFLICT (client_ref, event, window_start)
+    DO UPDATE SET hits = rate_counters.hits + EXCLUDED.hits
+    RETURNING client_ref, event, window_start, hits
+)
+SELECT w.ord,
+       hit.hits - keyed.n
+           + row_number() OVER (PARTITION BY w.client_ref, w.event, w.start ORDER BY w.ord)
+           AS hits,
+       ceil(extract(epoch FROM w.start + make_interval(secs => w.window_seconds) - now()))::int
+           AS retry_after
+  FROM w JOIN keyed USING (client_ref, event, start)
+  JOIN hit ON hit.client_ref = w.client_ref AND hit.event = w.event AND hit.window_start = w.start
+ ORDER BY w.ord
+"""
+
+
 @dataclass(frozen=True)
 class Hit:
     hits: int
@@ -54,3 +88,9 @@ async def hit(db: Db, client_ref: bytes, event: str, window_seconds: int) -> Hit
 
 def hit_of(row: asyncpg.Record) -> Hit:
     return Hit(hits=row["hits"], retry_after=max(row["retry_after"], 1))
+
+
+async def hits(db: Db, counts: Sequence[tuple[bytes, str, int]]) -> list[Hit]:
+    """hit() for each of `counts` (hit()'s arguments), in one round trip."""
+    refs, events, windows = (list(column) for column in zip(*counts, strict=True))
+    return [hit_of(row) for row in await db.fetch(HITS, refs, events, windows)]

@@ -1,0 +1,89 @@
+"""Calls of one kind gathered into batches while earlier ones are in flight.
+
+On this service's hardware the event loop's core is the limit, and every statement costs
+it a round trip: a socket write, a wakeup, the driver's parsing (bench/FINDINGS.md). So
+while `in_flight` batches of a kind run, the next calls wait in a queue, and the first
+batch to finish takes the whole queue with it. A lone call goes at once: light load
+waits for nothing, and the heavier the load, the larger the batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from app.metrics import BATCH_SIZE
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+MAX_BATCH = 64
+
+
+@dataclass
+class _Call(Generic[Item, Result]):
+    item: Item
+    done: asyncio.Future[Result]
+
+
+# Runs a batch: a result or an exception per item, in the items' order.
+Runner = Callable[[Sequence[Item]], Awaitable[Sequence[Result | Exception]]]
+
+
+class Gather(Generic[Item, Result]):
+    """One kind of call, batched."""
+
+    def __init__(self, kind: str, run: Runner[Item, Result], *, in_flight: int = 2) -> None:
+        self._size = BATCH_SIZE.labels(kind)
+        self._run = run
+        self._in_flight = in_flight
+        self._waiting: deque[_Call[Item, Result]] = deque()
+        self._running = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, item: Item) -> Result:
+        call = _Call[Item, Result](item, asyncio.get_running_loop().create_future())
+        self._waiting.append(call)
+        if self._running < self._in_flight:
+            self._running += 1
+            task = asyncio.create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await call.done
+
+    async def wait_idle(self, seconds: float) -> None:
+        """Let the batches in flight finish (at shutdown, before the pool closes)."""
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=seconds)
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                count = min(len(self._waiting), MAX_BATCH)
+                taken = [self._waiting.popleft() for _ in range(count)]
+                batch = [call for call in taken if not call.done.done()]  # caller gone
+                if batch:
+                    await self._settle(batch)
+        finally:
+            self._running -= 1
+
+    async def _settle(self, batch: list[_Call[Item, Result]]) -> None:
+        self._size.observe(len(batch))
+        try:
+            outcomes = await self._run([call.item for call in batch])
+        except asyncio.CancelledError:  # shutting down: nobody waits forever
+            for call in batch:
+                call.done.cancel()
+            raise
+        except Exception as exc:  # the batch failed as a whole: so did each call
+            outcomes = [exc] * len(batch)
+        for call, outcome in zip(batch, outcomes, strict=True):
+            if call.done.done():
+                continue
+            if isinstance(outcome, Exception):
+                call.done.set_exception(outcome)
+            else:
+                call.done.set_result(outcome)
