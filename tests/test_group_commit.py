@@ -215,3 +215,38 @@ async def test_counts_in_one_batch_are_each_what_they_would_be_one_after_another
     assert seen == {b"office": list(range(1, 19)), b"home": list(range(1, 13))}
     stored = await pool.fetch("SELECT client_ref, hits FROM rate_counters ORDER BY client_ref")
     assert [(row["client_ref"], row["hits"]) for row in stored] == [(b"home", 12), (b"office", 18)]
+
+
+async def test_events_alone_in_one_batch_each_get_their_row(
+    pool: asyncpg.Pool, db_store: Store, writes: GroupCommit
+) -> None:
+    refs = [os.urandom(32) for _ in range(15)]
+    batches = _batches("event")[0]
+    done = await _queued_together(
+        db_store, *(writes.record(_event("secret.viewed", ref)) for ref in refs)
+    )
+    assert done == [None] * 15
+    assert _batches("event")[0] - batches <= 2
+    assert await _events(pool, "secret.viewed") == sorted(refs)
+    assert await _chains_intact(pool) == 15
+
+
+async def test_first_reads_in_one_batch_each_find_their_secret_and_count(
+    pool: asyncpg.Pool, db_store: Store, writes: GroupCommit
+) -> None:
+    made = [_new_secret() for _ in range(8)]
+    await asyncio.gather(*(_create(writes, new) for new in made))
+    counts = Counts(db_store, in_flight=1)
+    office = Count(b"office", "show_secret", 60)
+    wanted = [new.secret_id for new in made] + [os.urandom(32), made[0].secret_id]
+    batches = _batches("peek_count")[0]
+    results = await _queued_together(db_store, *(counts.peek(ref, office) for ref in wanted))
+    assert _batches("peek_count")[0] - batches <= 2
+    found: list[bytes | None] = []
+    for n, result in enumerate(results, start=1):
+        assert not isinstance(result, BaseException)
+        hit, live = result
+        assert hit.hits == n  # counted in order, unknown secrets too
+        found.append(None if live is None else live.id)
+    assert found == [*wanted[:8], None, made[0].secret_id]
+    assert await pool.fetchval("SELECT hits FROM rate_counters") == 10

@@ -23,7 +23,7 @@ from app.core.audit import Event
 from app.core.chains import Chains
 from app.core.gather import Gather, Runner
 from app.metrics import GROUP_COMMIT_ALONE
-from app.store.audit import Audited
+from app.store.audit import EVENT_ONLY, Audited
 from app.store.batched import BATCHED, Batched
 from app.store.db import Store
 
@@ -64,6 +64,10 @@ class GroupCommit:
             return await self._alone(sql, _Write(args, event))
         rows: Rows = await kind.submit(_Write(args, event))
         return rows
+
+    async def record(self, event: Event) -> None:
+        """An event with no change beside it (a read worth recording)."""
+        await self.write(EVENT_ONLY, (), event)
 
     async def wait_idle(self, seconds: float) -> None:
         """Let the batches in flight finish (at shutdown, before the pool closes)."""

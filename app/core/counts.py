@@ -1,17 +1,19 @@
-"""What a request is counted as against the rate limits, and the counts of this process
-made in batches."""
+"""What a request is counted as against the rate limits, and this process's counts, made
+in batches: alone, or in front of a secret's first read."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
 from app.core.gather import Gather
-from app.store import ratelimits
+from app.store import ratelimits, secrets
 from app.store.db import Store
 from app.store.ratelimits import Hit
+from app.store.secrets import LiveSecret
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,10 @@ class Count:
         return self.client_ref, self.event, self.window_seconds
 
 
+_Peek = tuple[bytes, Count]  # a secret's id, and how its reader is counted
+_Peeked = tuple[Hit, LiveSecret | None]
+
+
 class Counts:
     """This process's rate-limit counts, batched while earlier ones are in flight
     (app/core/gather.py): the counter upserts are one autocommitted statement per batch.
@@ -36,12 +42,27 @@ class Counts:
     def __init__(self, store: Store, *, in_flight: int = 2) -> None:
         self._store = store
         self._gather = Gather[Count, Hit]("rate_count", self._run, in_flight=in_flight)
+        self._peeks = Gather[_Peek, _Peeked]("peek_count", self._peek_all, in_flight=in_flight)
 
     async def hit(self, count: Count) -> Hit:
         return await self._gather.submit(count)
 
+    async def peek(self, secret_id: bytes, count: Count) -> tuple[Hit, LiveSecret | None]:
+        """secrets.peek_counted, in a batch."""
+        return await self._peeks.submit((secret_id, count))
+
     async def wait_idle(self, seconds: float) -> None:
-        await self._gather.wait_idle(seconds)
+        await asyncio.gather(self._gather.wait_idle(seconds), self._peeks.wait_idle(seconds))
+
+    async def _peek_all(self, batch: Sequence[_Peek]) -> Sequence[_Peeked | Exception]:
+        asked = [(secret_id, count.args) for secret_id, count in batch]
+        async with self._store.connection() as db:
+            if len(batch) > 1:
+                try:
+                    return await secrets.peeks_counted(db, asked)
+                except asyncpg.PostgresError:
+                    pass  # not a busy database (that is StoreUnavailable): one by one
+            return [await secrets.peek_counted(db, *one) for one in asked]
 
     async def _run(self, batch: Sequence[Count]) -> Sequence[Hit | Exception]:
         async with self._store.connection() as db:

@@ -14,7 +14,6 @@ from app.core.limits import count_of, judge, throttle
 from app.core.passwords import CharacterSets, generate_password
 from app.core.unlock import open_live
 from app.store import secrets as store
-from app.store.db import Db
 from app.store.secrets import LiveSecret, NewSecret
 
 
@@ -154,10 +153,8 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
 
 async def show_secret(svc: Services, caller: Caller, key: str) -> LiveSecret:
     """A live secret's metadata; changes nothing, so link scanners cannot burn it."""
-    async with svc.store.connection() as db:
-        live = await _peek(db, svc, caller, key)
-        event = caused_by(caller, "secret.viewed", receipt_ref=live.receipt_id)
-        await svc.chains.record(db, svc.audit_key, event)
+    live = await _peek(svc, caller, key)
+    await svc.writes.record(caused_by(caller, "secret.viewed", receipt_ref=live.receipt_id))
     return live
 
 
@@ -170,8 +167,7 @@ async def reveal(
     upstream does); then one statement locks the row, deletes it, closes the receipt
     and records it, and it commits before the value is returned.
     """
-    async with svc.store.connection() as db:
-        live = await _peek(db, svc, caller, key)
+    live = await _peek(svc, caller, key)
     plaintext = await open_live(svc, caller, live, key, passphrase, "Incorrect passphrase")
     if not confirmed:
         return Revealed(live, key, None)
@@ -183,19 +179,20 @@ async def reveal(
     return Revealed(live, key, plaintext.decode())
 
 
-async def _peek(db: Db, svc: Services, caller: Caller, key: str) -> LiveSecret:
+async def _peek(svc: Services, caller: Caller, key: str) -> LiveSecret:
     """The live secret behind `key`, the request counted against the caller's
-    show_secret limit in the same round trip."""
+    show_secret limit in the same round trip (and in a batch, under load)."""
     count = count_of(svc, caller, "show_secret")
     if not crypto.is_link_key(key):
-        await throttle(svc, caller, "show_secret", db)
+        await throttle(svc, caller, "show_secret")
         raise UnknownSecret(key)
     secret_id = crypto.lookup_id(svc.keys, key)
     if count is None:
-        live = await store.peek_secret(db, secret_id)
+        async with svc.store.connection() as db:
+            live = await store.peek_secret(db, secret_id)
     else:
-        hit, live = await store.peek_counted(db, secret_id, count.args)
-        await judge(svc, caller, count, hit, db)
+        hit, live = await svc.counts.peek(secret_id, count)
+        await judge(svc, caller, count, hit, None)
     if live is None:
         raise UnknownSecret(key)
     return live

@@ -124,9 +124,8 @@ def audited(work: str, work_params: int) -> str:
 # on the one before, so the head moves over the whole batch only if every change was
 # made; otherwise the guard aborts the statement and the writer makes each change alone.
 _AUDITED_BATCH = """
-WITH input AS (
-    SELECT * FROM unnest({arrays}) WITH ORDINALITY AS input({names}, ord)
-), {work},
+WITH input AS (SELECT * FROM {source}),
+{work},
 head AS (
     UPDATE audit_heads SET seq = ${to_seq}::bigint, chain_hash = ${to_hash}::bytea
      WHERE part = ${part}::smallint AND seq = ${from_seq}::bigint
@@ -168,14 +167,23 @@ def audited_batch(work: str, columns: Sequence[tuple[str, str]]) -> str:
         return ", ".join(f"${first + i}::{pgtype}[]" for i, (_, pgtype) in enumerate(cols))
 
     scalars = {name: len(columns) + 1 + i for i, name in enumerate(_BATCH_SCALARS)}
+    if columns:
+        source = f"unnest({arrays(1, columns)}) WITH ORDINALITY AS input({_names(columns)}, ord)"
+    else:  # events alone: as many as the batch moves the head by
+        source = "generate_series(1, ${to_seq}::bigint - ${from_seq}::bigint) AS ord".format(
+            **scalars
+        )
     return _AUDITED_BATCH.format(
-        arrays=arrays(1, columns),
-        names=", ".join(name for name, _ in columns),
+        source=source,
         work=work.strip(),
         row_arrays=arrays(len(columns) + len(_BATCH_SCALARS) + 1, _ROW_COLUMNS),
-        row_names=", ".join(name for name, _ in _ROW_COLUMNS),
+        row_names=_names(_ROW_COLUMNS),
         **scalars,
     )
+
+
+def _names(columns: Sequence[tuple[str, str]]) -> str:
+    return ", ".join(name for name, _ in columns)
 
 
 def batch_args(head: tuple[int, bytes], rows: Sequence[Row]) -> list[object]:

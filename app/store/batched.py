@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.store import secrets
-from app.store.audit import audited_batch
+from app.store.audit import EVENT_ONLY, audited_batch
 
 
 @dataclass(frozen=True)
@@ -93,9 +93,13 @@ work AS (SELECT input.ord, found.* FROM found JOIN input ON input.receipt_id = f
     (("receipt_id", "bytea"),),
 )
 
+# Events alone (reads worth recording), one per member of the batch.
+EVENTS_ONLY = audited_batch("work AS (SELECT ord, true AS recorded FROM input)", ())
+
 # Each single statement, and its batch.
 BATCHED = {
     secrets.INSERT_PAIR: Batched("create", INSERT_PAIRS),
     secrets.CONSUME: Batched("consume", CONSUME_MANY),
     secrets.GET_RECEIPT_AUDITED: Batched("receipt_read", GET_RECEIPTS_AUDITED),
+    EVENT_ONLY: Batched("event", EVENTS_ONLY),
 }

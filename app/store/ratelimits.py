@@ -41,13 +41,13 @@ def counted(read: str, read_params: int) -> str:
     return f"WITH {hit}\nSELECT hit.*, found.* FROM hit LEFT JOIN ({read}) found ON true"
 
 
-# Many requests' counts in one statement (app/core/limits.Counts): each gets the count
+# Many requests' counts in one statement (app/core/counts.Counts): each gets the count
 # it would have had, counted one after another in the batch's order. Counters are
-# upserted in key order, so two batches cannot deadlock on each other's rows.
-HITS = """
-WITH input AS (
-    SELECT * FROM unnest($1::bytea[], $2::text[], $3::int[])
-           WITH ORDINALITY AS input(client_ref, event, window_seconds, ord)
+# upserted in key order, so two batches cannot deadlock on each other's rows. `counted`
+# holds a row per request: its parameters (`input`'s columns), `hits` and `retry_after`.
+_HITS = """
+input AS (
+    SELECT * FROM unnest({arrays}) WITH ORDINALITY AS input({names}, ord)
 ), w AS (
     SELECT input.*,
            to_timestamp(floor(extract(epoch FROM now()) / window_seconds) * window_seconds)
@@ -61,17 +61,30 @@ WITH input AS (
     ON CONFLICT (client_ref, event, window_start)
     DO UPDATE SET hits = rate_counters.hits + EXCLUDED.hits
     RETURNING client_ref, event, window_start, hits
-)
-SELECT w.ord,
-       hit.hits - keyed.n
-           + row_number() OVER (PARTITION BY w.client_ref, w.event, w.start ORDER BY w.ord)
-           AS hits,
-       ceil(extract(epoch FROM w.start + make_interval(secs => w.window_seconds) - now()))::int
-           AS retry_after
-  FROM w JOIN keyed USING (client_ref, event, start)
-  JOIN hit ON hit.client_ref = w.client_ref AND hit.event = w.event AND hit.window_start = w.start
- ORDER BY w.ord
-"""
+), counted AS (
+    SELECT w.*,
+           hit.hits - keyed.n
+               + row_number() OVER (PARTITION BY w.client_ref, w.event, w.start ORDER BY w.ord)
+               AS hits,
+           ceil(extract(epoch FROM w.start + make_interval(secs => w.window_seconds) - now()))
+               ::int AS retry_after
+      FROM w JOIN keyed USING (client_ref, event, start)
+      JOIN hit ON hit.client_ref = w.client_ref AND hit.event = w.event
+              AND hit.window_start = w.start
+)"""
+_COUNT_COLUMNS = (("client_ref", "bytea"), ("event", "text"), ("window_seconds", "int"))
+
+
+def counted_batch(read_columns: Sequence[tuple[str, str]], select: str) -> str:
+    """counted() for many requests at once: their parameters as arrays, the read's
+    (`read_columns`) then hit()'s; `select` reads from `counted` (and `input`)."""
+    columns = (*read_columns, *_COUNT_COLUMNS)
+    arrays = ", ".join(f"${i}::{pgtype}[]" for i, (_, pgtype) in enumerate(columns, start=1))
+    hits = _HITS.format(arrays=arrays, names=", ".join(name for name, _ in columns))
+    return f"WITH {hits}\n{select}"
+
+
+HITS = counted_batch((), "SELECT ord, hits, retry_after FROM counted ORDER BY ord")
 
 
 @dataclass(frozen=True)
@@ -92,5 +105,5 @@ def hit_of(row: asyncpg.Record) -> Hit:
 
 async def hits(db: Db, counts: Sequence[tuple[bytes, str, int]]) -> list[Hit]:
     """hit() for each of `counts` (hit()'s arguments), in one round trip."""
-    refs, events, windows = (list(column) for column in zip(*counts, strict=True))
-    return [hit_of(row) for row in await db.fetch(HITS, refs, events, windows)]
+    columns = [list(column) for column in zip(*counts, strict=True)]
+    return [hit_of(row) for row in await db.fetch(HITS, *columns)]

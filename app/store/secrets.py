@@ -8,14 +8,17 @@ the sweeper only reclaims rows.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
+
 from app.store.audit import Audited, audited, work_of
 from app.store.db import Db
-from app.store.ratelimits import Hit, counted, hit_of
+from app.store.ratelimits import Hit, counted, counted_batch, hit_of
 
-_HIT_COLUMNS = ("hits", "retry_after")
+_HIT_COLUMNS = ("hits", "retry_after", "ord")
 
 
 @dataclass(frozen=True)
@@ -177,10 +180,35 @@ async def peek_counted(
     """peek_secret, and the request counted (ratelimits.hit's arguments in `count`)."""
     row = await db.fetchrow(PEEK_COUNTED, secret_id, *count)
     assert row is not None  # noqa: S101  # the count always yields its row
+    return _counted_peek(row)
+
+
+def _counted_peek(row: asyncpg.Record) -> tuple[Hit, LiveSecret | None]:
     live = None
     if row["id"] is not None:
         live = LiveSecret(**{k: v for k, v in row.items() if k not in _HIT_COLUMNS})
     return hit_of(row), live
+
+
+# peek_counted for many requests at once (app/core/counts.Counts).
+PEEKS_COUNTED = counted_batch(
+    (("secret_id", "bytea"),),
+    f"""SELECT counted.ord, counted.hits, counted.retry_after, found.*
+  FROM counted
+  LEFT JOIN ({_LIVE.format("s.id IN (SELECT secret_id FROM input)")}) found
+         ON found.id = counted.secret_id
+ ORDER BY counted.ord""",  # noqa: S608  # constants only
+)
+
+
+async def peeks_counted(
+    db: Db, asked: Sequence[tuple[bytes, tuple[bytes, str, int]]]
+) -> list[tuple[Hit, LiveSecret | None]]:
+    """peek_counted for each (secret id, count) of `asked`, in one round trip."""
+    columns = [
+        list(column) for column in zip(*((id_, *count) for id_, count in asked), strict=True)
+    ]
+    return [_counted_peek(row) for row in await db.fetch(PEEKS_COUNTED, *columns)]
 
 
 async def peek_secret_of(db: Db, receipt_id: bytes) -> LiveSecret | None:
