@@ -250,3 +250,23 @@ async def test_first_reads_in_one_batch_each_find_their_secret_and_count(
         found.append(None if live is None else live.id)
     assert found == [*wanted[:8], None, made[0].secret_id]
     assert await pool.fetchval("SELECT hits FROM rate_counters") == 10
+
+
+async def test_a_member_whose_row_is_held_waits_alone_and_the_batch_goes_on(
+    pool: asyncpg.Pool, db_store: Store, writes: GroupCommit
+) -> None:
+    held, *free = [_new_secret() for _ in range(4)]
+    await asyncio.gather(*(_create(writes, new) for new in [held, *free]))
+    async with pool.acquire() as holder:
+        lock = holder.transaction()
+        await lock.start()
+        await holder.execute("SELECT 1 FROM secrets WHERE id = $1 FOR UPDATE", held.secret_id)
+        waiting = asyncio.ensure_future(_consume(writes, held))
+        others = [asyncio.ensure_future(_consume(writes, new)) for new in free]
+        # The others are made (in the batch, or after it fell back) while the row is held.
+        assert await asyncio.wait_for(asyncio.gather(*others), 5) == [True] * 3
+        assert not waiting.done()
+        await lock.rollback()
+    assert await asyncio.wait_for(waiting, 5) is True
+    assert await _events(pool, "secret.revealed") == sorted(new.receipt_id for new in [held, *free])
+    assert await _chains_intact(pool) == 8

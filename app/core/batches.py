@@ -21,7 +21,7 @@ import asyncpg
 
 from app.core.audit import Event
 from app.core.chains import Chains
-from app.core.gather import Gather, Runner
+from app.core.gather import Gather, Outcome, Runner
 from app.metrics import GROUP_COMMIT_ALONE
 from app.store.audit import EVENT_ONLY, Audited
 from app.store.batched import BATCHED, Batched
@@ -74,16 +74,17 @@ class GroupCommit:
         await asyncio.gather(*(kind.wait_idle(seconds) for kind in self._kinds.values()))
 
     def _runner(self, sql: str, batched: Batched) -> Runner[_Write, Rows]:
-        async def run(batch: Sequence[_Write]) -> Sequence[Rows | Exception]:
-            if len(batch) == 1:
-                return [await self._alone(sql, batch[0])]
+        async def run(batch: Sequence[_Write]) -> Sequence[Outcome[Rows]]:
+            # The batch's statement even for one: it never waits for a row another
+            # transaction holds (batched.CONSUME_MANY), where the single one would.
             try:
                 rows = await self._together(batched, batch)
             except asyncpg.PostgresError:
                 # The batch could not be made whole. (The store's "unavailable" errors are
                 # not these: they reach every caller of the batch as StoreUnavailable.)
+                # Each member goes alone, apart, and may wait: the next batch does not.
                 GROUP_COMMIT_ALONE.labels(batched.name).inc()
-                return await asyncio.gather(*(self._each(sql, write) for write in batch))
+                return [asyncio.ensure_future(self._alone(sql, write)) for write in batch]
             by_member: defaultdict[int, Rows] = defaultdict(list)
             for row in rows:
                 by_member[row["ord"]].append(row)
@@ -96,13 +97,6 @@ class GroupCommit:
         events = [write.event for write in batch]
         async with self._store.connection() as db:
             return await self._chains.write_batch(db, self._key, batched.sql, columns, events)
-
-    async def _each(self, sql: str, write: _Write) -> Rows | Exception:
-        """_alone, its failure handed back for its own caller, not raised for them all."""
-        try:
-            return await self._alone(sql, write)
-        except Exception as exc:
-            return exc
 
     async def _alone(self, sql: str, write: _Write) -> Rows:
         async with self._store.connection() as db:

@@ -10,10 +10,11 @@ waits for nothing, and the heavier the load, the larger the batches.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar, Union
 
 from app.metrics import BATCH_SIZE
 
@@ -29,8 +30,11 @@ class _Call(Generic[Item, Result]):
     done: asyncio.Future[Result]
 
 
-# Runs a batch: a result or an exception per item, in the items' order.
-Runner = Callable[[Sequence[Item]], Awaitable[Sequence[Result | Exception]]]
+# Runs a batch: per item, in the items' order, a result, an exception, or a future of
+# its own that will settle it later (an item that has to wait, made apart from the
+# batch so that the next batch does not wait with it).
+Outcome: TypeAlias = Union[Result, Exception, "asyncio.Future[Result]"]
+Runner: TypeAlias = Callable[[Sequence[Item]], Awaitable[Sequence[Outcome[Result]]]]
 
 
 class Gather(Generic[Item, Result]):
@@ -42,7 +46,7 @@ class Gather(Generic[Item, Result]):
         self._in_flight = in_flight
         self._waiting: deque[_Call[Item, Result]] = deque()
         self._running = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
 
     async def submit(self, item: Item) -> Result:
         call = _Call[Item, Result](item, asyncio.get_running_loop().create_future())
@@ -81,9 +85,27 @@ class Gather(Generic[Item, Result]):
         except Exception as exc:  # the batch failed as a whole: so did each call
             outcomes = [exc] * len(batch)
         for call, outcome in zip(batch, outcomes, strict=True):
-            if call.done.done():
+            if isinstance(outcome, asyncio.Future):
+                self._tasks.add(outcome)
+                outcome.add_done_callback(self._tasks.discard)
+                outcome.add_done_callback(functools.partial(_pass_on, call.done))
+            elif call.done.done():
                 continue
-            if isinstance(outcome, Exception):
+            elif isinstance(outcome, Exception):
                 call.done.set_exception(outcome)
             else:
                 call.done.set_result(outcome)
+
+
+def _pass_on(done: asyncio.Future[Result], finished: asyncio.Future[Result]) -> None:
+    """Settle a call with what its own future came to."""
+    if finished.cancelled():
+        done.cancel()
+        return
+    exc = finished.exception()  # retrieved even if nobody waits any more
+    if done.done():
+        return
+    if exc is not None:
+        done.set_exception(exc)
+    else:
+        done.set_result(finished.result())

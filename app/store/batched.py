@@ -62,15 +62,16 @@ receipt AS (
     _PAIR_COLUMNS,
 )
 
-# The rows are locked in one order (by id), so two batches that share secrets cannot
-# deadlock. A secret twice in a batch is consumed once: the batch then falls short of
-# a change and is made one by one, where the second consume finds nothing.
+# A batch never waits for a row another transaction holds (a consume in another pod, a
+# burn): it skips it, falls short of a change and is made one by one, so only that
+# member waits, and no lock holds up the rest of the batch. A secret twice in a batch is
+# consumed once, with the same effect: alone, the second consume finds nothing.
 CONSUME_MANY = audited_batch(
     """
 locked AS (
     SELECT id FROM secrets
      WHERE id IN (SELECT secret_id FROM input) AND expires_at > now()
-     ORDER BY id FOR UPDATE
+     FOR UPDATE SKIP LOCKED
 ), gone AS (
     DELETE FROM secrets s USING locked WHERE s.id = locked.id RETURNING s.id, s.receipt_id
 ), work AS (
