@@ -270,3 +270,19 @@ async def test_a_member_whose_row_is_held_waits_alone_and_the_batch_goes_on(
     assert await asyncio.wait_for(waiting, 5) is True
     assert await _events(pool, "secret.revealed") == sorted(new.receipt_id for new in [held, *free])
     assert await _chains_intact(pool) == 8
+
+
+async def test_a_lone_consume_of_a_held_row_waits_for_it_and_is_not_told_it_is_gone(
+    pool: asyncpg.Pool, writes: GroupCommit
+) -> None:
+    held = _new_secret()
+    await _create(writes, held)
+    async with pool.acquire() as holder:
+        lock = holder.transaction()
+        await lock.start()
+        await holder.execute("SELECT 1 FROM secrets WHERE id = $1 FOR UPDATE", held.secret_id)
+        waiting = asyncio.ensure_future(_consume(writes, held))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()  # the batch skipped the row; alone, it waits
+        await lock.rollback()
+    assert await asyncio.wait_for(waiting, 5) is True

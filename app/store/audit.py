@@ -123,6 +123,9 @@ def audited(work: str, work_params: int) -> str:
 # yields a row per change made, with its `ord`. The rows were chained beforehand, each
 # on the one before, so the head moves over the whole batch only if every change was
 # made; otherwise the guard aborts the statement and the writer makes each change alone.
+# Even when no change at all was made: alone, "nothing to do" and "a row another
+# transaction holds" (which a batch skips) have different answers. So the guard is
+# evaluated whether or not `work` has rows, unlike audited()'s.
 _AUDITED_BATCH = """
 WITH input AS (SELECT * FROM {source}),
 {work},
@@ -139,8 +142,9 @@ appended AS (
     SELECT head.part, e.seq, ${at}::timestamptz, e.event, e.outcome, e.actor, e.client_ip,
            e.user_agent, e.request_id, e.receipt_ref, e.detail, e.chain_hash
       FROM head, unnest({row_arrays}) AS e({row_names})
-)
-SELECT work.*, ots_audit_guard((SELECT count(*) FROM head) = 1) AS audited FROM work
+),
+guard AS (SELECT ots_audit_guard((SELECT count(*) FROM head) = 1) AS audited)
+SELECT work.*, guard.audited FROM guard LEFT JOIN work ON true
 """
 _BATCH_SCALARS = ("part", "from_seq", "previous", "to_seq", "to_hash", "at")
 # The audit rows' own fields, an array each, in APPEND's order.
