@@ -1,6 +1,7 @@
 """Secrets and their receipts: create, peek, consume (reveal or burn), read a receipt.
 
-Plain SQL: every statement an auditor sees in pg_stat_statements is written here.
+Plain SQL: every statement an auditor sees in pg_stat_statements is written here, or in
+app/store/batched.py for the same changes many at once (group commit).
 Expiry is enforced inside each statement (`expires_at > now()`, the database clock);
 the sweeper only reclaims rows.
 """
