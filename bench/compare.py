@@ -4,6 +4,9 @@ by side in one run, interleaved: every repetition runs every system before the n
 from __future__ import annotations
 
 import contextlib
+import http.client
+import re
+import urllib.parse
 from dataclasses import dataclass, field
 
 from bench import load, pg, pgbench, seed, servers
@@ -14,6 +17,35 @@ from bench.servers import Server
 
 READ_POOL = 1000  # secrets the read mix reads over and over
 WARM_UP = 2.0
+# The batched SQL ceiling: pgbench sending conceals and reveals this many per statement,
+# as the service's group commit does under load (its mean batch sizes are in the report).
+SQL_BATCH = 8
+_BATCH_SAMPLE = re.compile(r'^ots_batch_size_(sum|count)\{kind="([a-z_]+)"\} ([0-9.e+]+)$', re.M)
+
+
+def batch_sizes(server: Server) -> dict[tuple[str, str], float]:
+    """The service's batch-size histogram totals, by (kind, sum or count)."""
+    parts = urllib.parse.urlsplit(server.url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    return {(m[2], m[1]): float(m[3]) for m in _BATCH_SAMPLE.finditer(text)}
+
+
+def mean_batches(
+    before: dict[tuple[str, str], float], after: dict[tuple[str, str], float]
+) -> dict[str, float]:
+    """Each kind's mean batch size between two readings (kinds that ran only)."""
+    means = {}
+    for kind in sorted({kind for kind, _ in after}):
+        count = after.get((kind, "count"), 0.0) - before.get((kind, "count"), 0.0)
+        if count:
+            total = after.get((kind, "sum"), 0.0) - before.get((kind, "sum"), 0.0)
+            means[kind] = round(total / count, 2)
+    return means
 
 
 @dataclass
@@ -24,6 +56,7 @@ class SideBySide:
     snap: Server
     http: Server
     rates: dict[tuple[str, str, int], float] = field(default_factory=dict)
+    batches: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def warm_up(self) -> None:
         for server, work in ((self.ours, w.conceal()), (self.snap, w.snappass_create())):
@@ -34,6 +67,7 @@ class SideBySide:
 
     def rep(self, rep: int) -> list[Run]:
         runs = [self.sql_conceal(POOL, rep), self.sql_reveal(POOL, rep)]
+        runs += [self.sql_conceal(POOL, rep, SQL_BATCH), self.sql_reveal(POOL, rep, SQL_BATCH)]
         for c in self.ctx.plan.concurrencies:
             runs += self.round(c, rep)
         return runs
@@ -55,7 +89,11 @@ class SideBySide:
         ]
 
     def wrk(self, server: Server, work: load.Workload, c: int, rep: int) -> Run:
-        return self.noted(load.run(server, work, c, self.ctx.plan.seconds, rep))
+        before = batch_sizes(server) if server is self.ours else {}
+        run = self.noted(load.run(server, work, c, self.ctx.plan.seconds, rep))
+        if server is self.ours:
+            self.batches[f"{run.workload} {c} {rep}"] = mean_batches(before, batch_sizes(server))
+        return run
 
     def noted(self, run: Run) -> Run:
         self.rates[(run.system, run.workload, run.concurrency)] = run.rps
@@ -78,12 +116,14 @@ class SideBySide:
         keys = seed.write(self.ctx.keys(f"snappass-reveal-{c}-{rep}"), paths)
         return self.wrk(self.snap, w.snappass_retrieve(keys), c, rep)
 
-    def sql_conceal(self, c: int, rep: int) -> Run:
-        return self.noted(pgbench.conceal(self.db, c, self.ctx.plan.seconds, rep))
+    def sql_conceal(self, c: int, rep: int, batch: int = 1) -> Run:
+        return self.noted(pgbench.conceal(self.db, c, self.ctx.plan.seconds, rep, batch))
 
-    def sql_reveal(self, c: int, rep: int) -> Run:
-        rate = self.rates.get(("sql", "reveal", c)) or self.rates[("sql", "conceal", c)]
-        return self.noted(pgbench.reveal(self.db, c, int(rate * self.ctx.plan.seconds), rep))
+    def sql_reveal(self, c: int, rep: int, batch: int = 1) -> Run:
+        system = "sql" if batch == 1 else pgbench.BATCHED_SYSTEM
+        rate = self.rates.get((system, "reveal", c)) or self.rates[(system, "conceal", c)]
+        wanted = int(rate * self.ctx.plan.seconds)
+        return self.noted(pgbench.reveal(self.db, c, wanted, rep, batch))
 
 
 def compare(ctx: Context) -> Report:
@@ -97,5 +137,6 @@ def compare(ctx: Context) -> Report:
         side.warm_up()
         for rep in range(ctx.plan.reps):
             report.runs += side.rep(rep)
+            report.extra = {"sql_batch": SQL_BATCH, "batches": side.batches}
             report.save()  # a long run keeps what it has measured so far
     return report

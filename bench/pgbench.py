@@ -4,6 +4,7 @@ concurrency as the HTTP loads."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import re
@@ -16,6 +17,7 @@ from bench.pg import Database
 from bench.results import Run
 
 SCRIPTS = {"conceal": sqlgen.conceal, "reveal": sqlgen.reveal}
+BATCHED = {"conceal": sqlgen.conceal_batched, "reveal": sqlgen.reveal_batched}
 THREADS = 2
 # Above 64 clients, two share an audit chain; one whose head moved is retried, as the
 # service retries (app/core/chains.py).
@@ -31,25 +33,30 @@ VARIABLES = {
     "n": "0",
 }
 _bases = itertools.count(1)
+BATCHED_SYSTEM = "sql-batched"
 
 
-def conceal(db: Database, concurrency: int, seconds: float, rep: int) -> Run:
-    return _run(db, "conceal", concurrency, ["-T", str(round(seconds))], rep)
+def conceal(db: Database, concurrency: int, seconds: float, rep: int, batch: int = 1) -> Run:
+    """`batch` > 1: that many conceals per transaction, as group commit sends them."""
+    return _run(db, "conceal", concurrency, ["-T", str(round(seconds))], rep, batch)
 
 
-def reveal(db: Database, concurrency: int, transactions: int, rep: int) -> Run:
-    """Each client consumes `transactions` secrets of its own, made just before."""
-    each = max(transactions // concurrency, 5)
+def reveal(db: Database, concurrency: int, requests: int, rep: int, batch: int = 1) -> Run:
+    """Each client consumes its share of `requests` secrets of its own, made just before,
+    `batch` per transaction."""
+    each = max(requests // concurrency // batch, 5)
     base = next(_bases) * 10**10  # a fresh block of ids per run
-    fill.per_client(db.url, base, concurrency, each)
-    return _run(db, "reveal", concurrency, ["-t", str(each), "-D", f"base={base}"], rep)
+    fill.per_client(db.url, base, concurrency, each * batch)
+    return _run(db, "reveal", concurrency, ["-t", str(each), "-D", f"base={base}"], rep, batch)
 
 
-def _run(db: Database, workload: str, concurrency: int, length: list[str], rep: int) -> Run:
+def _run(
+    db: Database, workload: str, concurrency: int, length: list[str], rep: int, batch: int
+) -> Run:
     threads = min(THREADS, concurrency)
     with tempfile.TemporaryDirectory(prefix="pgbench-") as logs:
         script = Path(logs) / f"{workload}.sql"
-        script.write_text(SCRIPTS[workload]())
+        script.write_text(SCRIPTS[workload]() if batch == 1 else BATCHED[workload](batch))
         cmd = [db.pgbench, "-n", "-M", "prepared", "-c", str(concurrency), "-j", str(threads)]
         cmd += [*length, "-f", str(script), "--max-tries", MAX_TRIES]
         cmd += ["--log", f"--log-prefix={logs}/tx"]
@@ -58,7 +65,17 @@ def _run(db: Database, workload: str, concurrency: int, length: list[str], rep: 
         with procs.CpuMeter(roots) as cpu:
             out = procs.run([*cmd, db.url], timeout=900)
         latencies = _latencies(Path(logs))
-    return _to_run(workload, concurrency, rep, out, latencies, cpu.used)
+    run = _to_run(workload, concurrency, rep, out, latencies, cpu.used)
+    if batch == 1:
+        return run
+    # A transaction is `batch` requests; its latency stays the transaction's.
+    return dataclasses.replace(
+        run,
+        system=BATCHED_SYSTEM,
+        requests=run.requests * batch,
+        errors=run.errors * batch,
+        db_cpu=run.db_cpu / batch,
+    )
 
 
 def _latencies(logs: Path) -> list[float]:

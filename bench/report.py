@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ SYSTEMS = (
     ("ours", "ours"),
     ("snappass", "SnapPass"),
     ("sql", "SQL (pgbench)"),
+    ("sql-batched", "SQL in batches"),
     ("http", "HTTP ceiling"),
 )
 
@@ -33,6 +35,7 @@ def write() -> Path:
     compare = found.pop("compare")
     if compare:
         parts += [sections.header("Side by side", compare), side_by_side(compare), ratios(compare)]
+        parts.append(batch_sizes(compare))
     parts += [sections.render(name, data) for name, data in found.items() if data]
     parts.append(sections.targets({**found, "compare": compare}))
     OUT.write_text("\n\n".join(part.strip() for part in parts if part) + "\n")
@@ -80,6 +83,7 @@ def ratios(data: dict[str, Any]) -> str:
                     ratio_text(paired_ratio(groups, mine, ("snappass", workload, c))),
                     ratio_text(paired_ratio(groups, mine, ("sql", workload, c))),
                     ratio_text(paired_ratio(groups, mine, ("sql", workload, POOL))),
+                    ratio_text(paired_ratio(groups, mine, ("sql-batched", workload, POOL))),
                     ratio_text(paired_ratio(groups, mine, ("http", workload, c))),
                 ]
             )
@@ -89,6 +93,7 @@ def ratios(data: dict[str, Any]) -> str:
         "ours / SnapPass",
         "ours / SQL",
         f"ours / SQL at {POOL}",
+        f"ours / SQL in batches at {POOL}",
         "ours / HTTP",
     ]
     note = (
@@ -96,7 +101,42 @@ def ratios(data: dict[str, Any]) -> str:
         '"SQL" is pgbench at the same number of connections as the HTTP load (as issue 9 '
         f'asks); "SQL at {POOL}" is pgbench at the pool size the service uses, whatever '
         "the HTTP concurrency: the fairer ceiling, since 256 backends on 2 cores mostly "
-        "wait on each other. The HTTP ceiling answers a conceal-shaped request, so it has "
-        "a conceal ratio only."
+        'wait on each other. "SQL in batches" is pgbench sending the statements the '
+        "service sends under load (group commit), a fixed number of conceals or reveals per "
+        "statement (below, with the batch sizes the service really formed). The HTTP "
+        "ceiling answers a conceal-shaped request, so it has a conceal ratio only."
     )
     return "### Ratios\n\n" + table(header, rows) + "\n\n" + note
+
+
+def batch_sizes(data: dict[str, Any]) -> str:
+    """The service's mean batch size by kind, per workload and concurrency (over the
+    repetitions): what group commit made of the load."""
+    extra = data.get("extra") or {}
+    seen: dict[tuple[str, int], dict[str, list[float]]] = {}
+    for key, means in (extra.get("batches") or {}).items():
+        workload, c, _ = key.split()
+        kinds = seen.setdefault((workload, int(c)), {})
+        for kind, mean in means.items():
+            kinds.setdefault(kind, []).append(mean)
+    if not seen:
+        return ""
+    rows = [
+        [
+            workload,
+            c,
+            ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in sorted(kinds.items())),
+        ]
+        for (workload, c), kinds in sorted(seen.items())
+    ]
+    note = (
+        "Mean changes per statement, by kind (the median over repetitions), read from the "
+        "service's `ots_batch_size` histogram around each run. The batched SQL ceiling "
+        f"sends {extra.get('sql_batch', '?')} per statement."
+    )
+    return (
+        "### Batch sizes (group commit)\n\n"
+        + table(["workload", "c", "mean batch"], rows)
+        + "\n\n"
+        + note
+    )

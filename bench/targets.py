@@ -26,6 +26,8 @@ def rows(found: dict[str, Any]) -> list[Row]:
         out += _ratios(compare, "snappass", PEER_FACTOR, "x SnapPass")
         out += _ratios(compare, "sql", SQL_SHARE, "x the SQL ceiling")
         out += _ratios(compare, "sql", SQL_SHARE, f"x the SQL ceiling at {POOL}", POOL)
+        batched = f"x the SQL ceiling in batches at {POOL}"
+        out += _ratios(compare, "sql-batched", SQL_SHARE, batched, POOL)
         out += _p99(compare)
     for name, check in (("lag", _lag), ("size", _size), ("sweeper", _sweeper), ("rss", _rss)):
         if found.get(name):
@@ -44,7 +46,7 @@ def _ratios(
     `peer_c` (pgbench at the service's pool size)."""
     groups = by_key(data["runs"])
     out: list[Row] = []
-    for workload in ("conceal", "reveal"):
+    for workload in ("conceal", "reveal", "lifecycle"):  # no ceiling has a lifecycle
         for c in sorted({k[2] for k in groups if k[:2] == ("ours", workload)}):
             value = paired_ratio(groups, ("ours", workload, c), (peer, workload, peer_c or c))
             if value is not None:

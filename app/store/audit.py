@@ -162,6 +162,10 @@ _ROW_COLUMNS = (
 )
 
 
+# audited_batch()'s parameters after the work's, in order (batch_args gives them).
+BATCH_PARAMS = (*_BATCH_SCALARS, *(name for name, _ in _ROW_COLUMNS))
+
+
 def audited_batch(work: str, columns: Sequence[tuple[str, str]]) -> str:
     """audited() for many changes at once: `columns` names and types the work's
     parameters ($1 to $len(columns), an array each, read as the columns of `input`);
