@@ -8,9 +8,12 @@ queue: the first to get a connection then takes all the others with it."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from typing import TypeVar
 
 import asyncpg
@@ -286,3 +289,38 @@ async def test_a_lone_consume_of_a_held_row_waits_for_it_and_is_not_told_it_is_g
         assert not waiting.done()  # the batch skipped the row; alone, it waits
         await lock.rollback()
     assert await asyncio.wait_for(waiting, 5) is True
+
+
+async def test_a_batch_fills_the_outbox_for_each_of_its_events_in_order(
+    pool: asyncpg.Pool, db_store: Store, writes: GroupCommit
+) -> None:
+    # The outbox trigger runs once per statement (migration 0007) over all its rows.
+    await pool.execute(
+        "INSERT INTO customers (custid, plan, token_digest, notify_sender, webhook_url)"
+        " VALUES ('alice@example.com', 'basic', '\\x00', true, 'https://hooks.example/x')"
+    )
+    mine = [replace(_new_secret(), custid="alice@example.com") for _ in range(6)]
+    anonymous = [_new_secret() for _ in range(4)]
+    made = [mine[0], *anonymous[:2], *mine[1:4], *anonymous[2:], *mine[4:]]
+    await _queued_together(db_store, *(_create(writes, new) for new in made))
+    await _queued_together(db_store, *(_consume(writes, new) for new in made))
+    rows = await pool.fetch(
+        "SELECT n.event, n.channel, n.receipt_ref, n.event_id, e.id AS audit_id"
+        "  FROM notifications n JOIN audit_events e"
+        "    ON e.receipt_ref = n.receipt_ref AND e.event = n.event ORDER BY n.id"
+    )
+    created = [r for r in rows if r["event"] == "secret.created"]
+    revealed = [r for r in rows if r["event"] == "secret.revealed"]
+    # A webhook for each event of the account's secrets, and mail for reveals; nothing for
+    # anonymous secrets; in the order of the audit rows.
+    assert [r["receipt_ref"] for r in created] == [new.receipt_id for new in mine]
+    assert {r["channel"] for r in created} == {"webhook"}
+    assert [(r["receipt_ref"], r["channel"]) for r in revealed] == [
+        (new.receipt_id, channel) for new in mine for channel in ("webhook", "email")
+    ]
+    audit_ids = [r["audit_id"] for r in rows]
+    assert audit_ids == sorted(audit_ids)
+    for r in rows:
+        assert r["event_id"] == uuid.UUID(
+            hashlib.md5(f"ots.event/{r['audit_id']}".encode(), usedforsecurity=False).hexdigest()
+        )
