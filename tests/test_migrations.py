@@ -71,3 +71,27 @@ def test_unlogged_tables_are_what_tables_py_says(database_url: str) -> None:
     actual = asyncio.run(_persistence(database_url))
     assert declared == {"rate_counters"}
     assert {name for name, kind in actual.items() if kind == "u"} == declared
+
+
+async def _storage_options(url: str) -> dict[str, list[str]]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT relname, reloptions FROM pg_class "
+            "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
+            "AND reloptions IS NOT NULL"
+        )
+    finally:
+        await conn.close()
+    return {row["relname"]: sorted(row["reloptions"]) for row in rows}
+
+
+def test_storage_options_are_what_tables_py_says(database_url: str) -> None:
+    """`alembic check` does not compare storage options either (fillfactor)."""
+    declared = {
+        name: sorted(f"{k}={v}" for k, v in table.dialect_options["postgresql"]["with"].items())
+        for name, table in metadata.tables.items()
+        if table.dialect_options["postgresql"]["with"]
+    }
+    assert declared == {"receipts": ["fillfactor=70"]}
+    assert asyncio.run(_storage_options(database_url)) == declared
