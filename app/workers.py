@@ -42,6 +42,7 @@ async def _freeze_what_startup_made(app: web.Application) -> None:
     yet every full collection walked it: 40 to 60 ms each, 8 times in a 15-second bench
     run, and every request in flight waited (bench/FINDINGS.md). Frozen, collections
     leave it out. After the cleanup contexts: the pool and the services are in it too."""
+    gc.collect()  # what startup left as garbage goes now, not frozen with the rest
     gc.freeze()
 
 

@@ -27,7 +27,7 @@ from app.core.counts import Count, Counts
 from app.core.trail import _verify_chain
 from app.store import audit as audit_store
 from app.store import secrets as store
-from app.store.db import Store
+from app.store.db import Store, StoreUnavailable
 from app.store.secrets import NewSecret
 from tests.conftest import throwaway_database
 from tests.test_chains import KEY, _new_secret
@@ -324,3 +324,105 @@ async def test_a_batch_fills_the_outbox_for_each_of_its_events_in_order(
         assert r["event_id"] == uuid.UUID(
             hashlib.md5(f"ots.event/{r['audit_id']}".encode(), usedforsecurity=False).hexdigest()
         )
+
+
+async def test_a_batch_whose_head_moved_is_made_one_by_one_and_the_chain_holds(
+    pool: asyncpg.Pool, db_store: Store
+) -> None:
+    # Two processes on the same chain: the second moves the head the first has in memory.
+    first, second = Chains([5]), Chains([5])
+    writes = GroupCommit(db_store, first, KEY, in_flight=1)
+    await _create(writes, _new_secret())  # `first` now knows chain 5's head
+    other = _new_secret()
+    async with pool.acquire() as db:
+        await store.insert_pair(
+            second.bound(db, KEY, _event("secret.created", other.receipt_id)), other
+        )
+    fallbacks = _fallbacks("create")
+    made = [_new_secret() for _ in range(5)]
+    results = await _queued_together(db_store, *(_create(writes, new) for new in made))
+    assert not [r for r in results if isinstance(r, BaseException)]
+    assert _fallbacks("create") == fallbacks + 1
+    assert await pool.fetchval("SELECT count(*) FROM secrets") == 7
+    assert await _chains_intact(pool) == 7
+
+
+async def test_writes_no_batch_takes_in_time_get_503s_and_nothing_of_theirs_is_written(
+    pool: asyncpg.Pool,
+) -> None:
+    quick = Store(pool, 0.3)  # the acquire bound, which is also the queue's
+    writes = GroupCommit(quick, Chains([11]), KEY, in_flight=1)
+    await _create(writes, _new_secret())
+    first, *queued = [_new_secret() for _ in range(5)]
+    async with pool.acquire() as holder:
+        lock = holder.transaction()
+        await lock.start()
+        await holder.execute("SELECT 1 FROM audit_heads WHERE part = 11 FOR UPDATE")
+        running = asyncio.ensure_future(_create(writes, first))
+        await asyncio.sleep(0.1)  # its batch waits on the head the holder locked
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        results = await asyncio.wait_for(
+            asyncio.gather(*(_create(writes, new) for new in queued), return_exceptions=True), 5
+        )
+        waited = loop.time() - started
+        assert all(isinstance(r, StoreUnavailable) for r in results), results
+        assert waited < 2.0  # the queue's bound, not the running batch's wait
+        assert not running.done()
+        await lock.rollback()
+    await asyncio.wait_for(running, 5)
+    assert await pool.fetchval("SELECT count(*) FROM secrets") == 2
+
+
+async def test_a_lock_timeout_in_a_batch_rolls_it_back_and_each_is_made_alone(
+    fresh_url: str,
+) -> None:
+    settings = {"lock_timeout": "500"}
+    async with asyncpg.create_pool(
+        fresh_url, min_size=0, max_size=POOL, server_settings=settings
+    ) as pool:
+        db_store = Store(pool, 5.0)
+        writes = GroupCommit(db_store, Chains([9]), KEY, in_flight=1)
+        await _create(writes, _new_secret())
+        fallbacks = _fallbacks("create")
+        made = [_new_secret() for _ in range(4)]
+        async with pool.acquire() as holder:
+            lock = holder.transaction()
+            await lock.start()
+            await holder.execute("SELECT 1 FROM audit_heads WHERE part = 9 FOR UPDATE")
+            tasks = [asyncio.ensure_future(_create(writes, new)) for new in made]
+            await asyncio.sleep(0.75)  # the batch gave up at 0.5 s; alone, they wait anew
+            await lock.rollback()
+        results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+        assert not [r for r in results if isinstance(r, BaseException)], results
+        assert _fallbacks("create") == fallbacks + 1
+        assert await pool.fetchval("SELECT count(*) FROM secrets") == 5
+        assert await _chains_intact(pool) == 5
+
+
+async def test_one_change_written_alone_and_in_a_batch_writes_the_same_rows(
+    pool: asyncpg.Pool, db_store: Store, writes: GroupCommit
+) -> None:
+    # The batch statement is a second text of the single one: their rows must not drift.
+    alone = replace(_new_secret(), custid="alice@example.com", passphrase_salt=b"s" * 16)
+    async with pool.acquire() as db:
+        event = _event("secret.created", alone.receipt_id)
+        await store.insert_pair(Chains([1]).bound(db, KEY, event), alone)
+    batched = [replace(alone, secret_id=os.urandom(32), receipt_id=os.urandom(32)) for _ in "ab"]
+    fallbacks = _fallbacks("create")
+    results = await _queued_together(db_store, *(_create(writes, new) for new in batched))
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert _fallbacks("create") == fallbacks  # both went in the batch statement
+    ignored = {"id", "secret_id", "receipt_id", "created_at", "updated_at", "expires_at"}
+
+    async def row(table: str, column: str, value: bytes) -> dict[str, object]:
+        found = await pool.fetchrow(f"SELECT * FROM {table} WHERE {column} = $1", value)  # noqa: S608
+        assert found is not None
+        return {k: v for k, v in found.items() if k not in ignored}
+
+    assert await row("receipts", "id", alone.receipt_id) == await row(
+        "receipts", "id", batched[0].receipt_id
+    )
+    assert await row("secrets", "id", alone.secret_id) == await row(
+        "secrets", "id", batched[0].secret_id
+    )

@@ -25,7 +25,7 @@ from app.core.gather import Gather, Outcome, Runner
 from app.metrics import GROUP_COMMIT_ALONE
 from app.store.audit import EVENT_ONLY, Audited
 from app.store.batched import BATCHED, Batched
-from app.store.db import Store
+from app.store.db import Store, StoreUnavailable, as_columns
 
 Rows = list[asyncpg.Record]
 
@@ -44,7 +44,12 @@ class GroupCommit:
         self._chains = chains
         self._key = key
         self._kinds = {
-            sql: Gather(batched.name, self._runner(sql, batched), in_flight=in_flight)
+            sql: Gather(
+                batched.name,
+                self._runner(sql, batched),
+                queue_wait=store.acquire_timeout,
+                in_flight=in_flight,
+            )
             for sql, batched in BATCHED.items()
         }
 
@@ -79,10 +84,13 @@ class GroupCommit:
             # transaction holds (batched.CONSUME_MANY), where the single one would.
             try:
                 rows = await self._together(batched, batch)
-            except asyncpg.PostgresError:
-                # The batch could not be made whole. (The store's "unavailable" errors are
-                # not these: they reach every caller of the batch as StoreUnavailable.)
-                # Each member goes alone, apart, and may wait: the next batch does not.
+            except (asyncpg.PostgresError, StoreUnavailable) as exc:
+                if isinstance(exc, StoreUnavailable) and not _rolled_back(exc):
+                    raise  # a lost connection: the batch may have committed; every caller
+                    # gets the 503 a single write would have got
+                # The batch could not be made whole, or waited too long on a lock or the
+                # statement timeout: it rolled back, so each member goes alone, apart, and
+                # may wait in its turn; the next batch does not wait for it.
                 GROUP_COMMIT_ALONE.labels(batched.name).inc()
                 return [asyncio.ensure_future(self._alone(sql, write)) for write in batch]
             by_member: defaultdict[int, Rows] = defaultdict(list)
@@ -93,7 +101,7 @@ class GroupCommit:
         return run
 
     async def _together(self, batched: Batched, batch: Sequence[_Write]) -> Rows:
-        columns = [list(column) for column in zip(*(write.args for write in batch), strict=True)]
+        columns = as_columns(write.args for write in batch)
         events = [write.event for write in batch]
         async with self._store.connection() as db:
             return await self._chains.write_batch(db, self._key, batched.sql, columns, events)
@@ -101,3 +109,9 @@ class GroupCommit:
     async def _alone(self, sql: str, write: _Write) -> Rows:
         async with self._store.connection() as db:
             return await self._chains.write(db, self._key, sql, write.args, write.event)
+
+
+def _rolled_back(exc: StoreUnavailable) -> bool:
+    """A timeout inside the statement (a lock, statement_timeout): PostgreSQL rolled it
+    back, so nothing of the batch was made."""
+    return isinstance(exc.__cause__, asyncpg.LockNotAvailableError | asyncpg.QueryCanceledError)

@@ -7,8 +7,6 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import asyncpg
-
 from app.core.gather import Gather
 from app.store import ratelimits, secrets
 from app.store.db import Store
@@ -41,8 +39,13 @@ class Counts:
 
     def __init__(self, store: Store, *, in_flight: int = 2) -> None:
         self._store = store
-        self._gather = Gather[Count, Hit]("rate_count", self._run, in_flight=in_flight)
-        self._peeks = Gather[_Peek, _Peeked]("peek_count", self._peek_all, in_flight=in_flight)
+        wait = store.acquire_timeout
+        self._gather = Gather[Count, Hit](
+            "rate_count", self._run, queue_wait=wait, in_flight=in_flight
+        )
+        self._peeks = Gather[_Peek, _Peeked](
+            "peek_count", self._peek_all, queue_wait=wait, in_flight=in_flight
+        )
 
     async def hit(self, count: Count) -> Hit:
         return await self._gather.submit(count)
@@ -54,21 +57,15 @@ class Counts:
     async def wait_idle(self, seconds: float) -> None:
         await asyncio.gather(self._gather.wait_idle(seconds), self._peeks.wait_idle(seconds))
 
-    async def _peek_all(self, batch: Sequence[_Peek]) -> Sequence[_Peeked | Exception]:
+    async def _peek_all(self, batch: Sequence[_Peek]) -> Sequence[_Peeked]:
         asked = [(secret_id, count.args) for secret_id, count in batch]
         async with self._store.connection() as db:
-            if len(batch) > 1:
-                try:
-                    return await secrets.peeks_counted(db, asked)
-                except asyncpg.PostgresError:
-                    pass  # not a busy database (that is StoreUnavailable): one by one
-            return [await secrets.peek_counted(db, *one) for one in asked]
+            if len(batch) == 1:
+                return [await secrets.peek_counted(db, *asked[0])]
+            return await secrets.peeks_counted(db, asked)
 
-    async def _run(self, batch: Sequence[Count]) -> Sequence[Hit | Exception]:
+    async def _run(self, batch: Sequence[Count]) -> Sequence[Hit]:
         async with self._store.connection() as db:
-            if len(batch) > 1:
-                try:
-                    return await ratelimits.hits(db, [count.args for count in batch])
-                except asyncpg.PostgresError:
-                    pass  # not a busy database (that is StoreUnavailable): count each alone
-            return [await ratelimits.hit(db, *count.args) for count in batch]
+            if len(batch) == 1:
+                return [await ratelimits.hit(db, *batch[0].args)]
+            return await ratelimits.hits(db, [count.args for count in batch])

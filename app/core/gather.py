@@ -10,6 +10,7 @@ waits for nothing, and the heavier the load, the larger the batches.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeAlias, TypeVar, Union
 
 from app.metrics import BATCH_SIZE
+from app.store.db import StoreUnavailable
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -28,6 +30,7 @@ MAX_BATCH = 64
 class _Call(Generic[Item, Result]):
     item: Item
     done: asyncio.Future[Result]
+    taken: bool = False  # in a batch: its outcome is on its way, however long it takes
 
 
 # Runs a batch: per item, in the items' order, a result, an exception, or a future of
@@ -40,9 +43,14 @@ Runner: TypeAlias = Callable[[Sequence[Item]], Awaitable[Sequence[Outcome[Result
 class Gather(Generic[Item, Result]):
     """One kind of call, batched."""
 
-    def __init__(self, kind: str, run: Runner[Item, Result], *, in_flight: int = 2) -> None:
+    def __init__(
+        self, kind: str, run: Runner[Item, Result], *, queue_wait: float, in_flight: int = 2
+    ) -> None:
+        """`queue_wait`: how long a call may wait for a batch to take it (the pool's
+        acquire bound: waiting for a batch stands in for waiting for a connection)."""
         self._size = BATCH_SIZE.labels(kind)
         self._run = run
+        self._queue_wait = queue_wait
         self._in_flight = in_flight
         self._waiting: deque[_Call[Item, Result]] = deque()
         self._running = 0
@@ -53,10 +61,15 @@ class Gather(Generic[Item, Result]):
         self._waiting.append(call)
         if self._running < self._in_flight:
             self._running += 1
-            task = asyncio.create_task(self._drain())
+            # A context of its own: the batch is no one request's (its request id).
+            task = asyncio.create_task(self._drain(), context=contextvars.Context())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return await call.done
+        timer = asyncio.get_running_loop().call_later(self._queue_wait, _give_up, call)
+        try:
+            return await call.done
+        finally:
+            timer.cancel()
 
     async def wait_idle(self, seconds: float) -> None:
         """Let the batches in flight finish (at shutdown, before the pool closes)."""
@@ -69,6 +82,8 @@ class Gather(Generic[Item, Result]):
                 count = min(len(self._waiting), MAX_BATCH)
                 taken = [self._waiting.popleft() for _ in range(count)]
                 batch = [call for call in taken if not call.done.done()]  # caller gone
+                for call in batch:
+                    call.taken = True
                 if batch:
                     await self._settle(batch)
         finally:
@@ -82,7 +97,9 @@ class Gather(Generic[Item, Result]):
             for call in batch:
                 call.done.cancel()
             raise
-        except Exception as exc:  # the batch failed as a whole: so did each call
+        except StoreUnavailable as exc:  # the batch failed as a whole: so did each call
+            outcomes = [_own_copy(exc) for _ in batch]
+        except Exception as exc:  # a fault of ours: each call fails with it, none hangs
             outcomes = [exc] * len(batch)
         for call, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, asyncio.Future):
@@ -95,6 +112,21 @@ class Gather(Generic[Item, Result]):
                 call.done.set_exception(outcome)
             else:
                 call.done.set_result(outcome)
+
+
+def _give_up(call: _Call[Item, Result]) -> None:
+    """No batch took the call in time: like a connection not had in time. (Once taken,
+    its outcome is on its way, bounded by the batch's own timeouts.)"""
+    if not call.taken and not call.done.done():
+        call.done.set_exception(StoreUnavailable("TimeoutError"))  # the batches skip it
+
+
+def _own_copy(exc: StoreUnavailable) -> StoreUnavailable:
+    """One exception per caller: raised in many tasks, one object would gather all their
+    tracebacks."""
+    copy = StoreUnavailable(*exc.args)
+    copy.__cause__ = exc.__cause__
+    return copy
 
 
 def _pass_on(done: asyncio.Future[Result], finished: asyncio.Future[Result]) -> None:

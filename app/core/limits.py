@@ -7,8 +7,6 @@ from app.core.audit import caused_by
 from app.core.context import Caller, Services
 from app.core.counts import Count
 from app.core.errors import RateLimited
-from app.store import ratelimits
-from app.store.db import Db
 from app.store.ratelimits import Hit
 
 
@@ -20,35 +18,22 @@ def count_of(svc: Services, caller: Caller, event: str) -> Count | None:
     return Count(ref, event, svc.rate_limits.window_seconds)
 
 
-async def throttle(svc: Services, caller: Caller, event: str, db: Db | None = None) -> None:
-    """Count this request; RateLimited once the client is over its limit for the window.
-    On `db` if the caller holds a connection already, else in a batch (Counts)."""
+async def throttle(svc: Services, caller: Caller, event: str) -> None:
+    """Count this request (in a batch, under load: Counts); RateLimited once the client is
+    over its limit for the window."""
     count = count_of(svc, caller, event)
-    if count is None:
-        return
-    if db is None:
-        hit = await svc.counts.hit(count)
-    else:
-        hit = await ratelimits.hit(db, *count.args)
-    await judge(svc, caller, count, hit, db)
+    if count is not None:
+        await judge(svc, caller, count, await svc.counts.hit(count))
 
 
-async def judge(svc: Services, caller: Caller, count: Count, hit: Hit, db: Db | None) -> None:
-    """RateLimited if this hit is over the limit (the count is already made). `db`: the
-    caller's connection, if it holds one, which records the refusal (never a second one
-    from the pool while holding the first: a burst of refusals could wait on the pool
-    until every request timed out)."""
+async def judge(svc: Services, caller: Caller, count: Count, hit: Hit) -> None:
+    """RateLimited if this hit is over the limit (the count is already made)."""
     limit = svc.rate_limits.limit(count.event)
     if hit.hits <= limit:
         return
     if hit.hits == limit + 1:
         # Once per client, event and window: a flood must not flood the trail too. A refusal
-        # changes no state, so its event need not share the counter's transaction.
-        event = caused_by(caller, "rate.limited", "denied", detail=count.event)
-        if db is None:
-            async with svc.store.connection() as conn:
-                await svc.chains.record(conn, svc.audit_key, event)
-        else:
-            await svc.chains.record(db, svc.audit_key, event)
+        # changes no state, so its event need not share the counter's statement.
+        await svc.writes.record(caused_by(caller, "rate.limited", "denied", detail=count.event))
     metrics.RATE_LIMITED.labels(count.event).inc()
     raise RateLimited(hit.retry_after)

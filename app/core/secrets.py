@@ -192,7 +192,7 @@ async def _peek(svc: Services, caller: Caller, key: str) -> LiveSecret:
             live = await store.peek_secret(db, secret_id)
     else:
         hit, live = await svc.counts.peek(secret_id, count)
-        await judge(svc, caller, count, hit, None)
+        await judge(svc, caller, count, hit)
     if live is None:
         raise UnknownSecret(key)
     return live

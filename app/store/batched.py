@@ -63,15 +63,16 @@ receipt AS (
 )
 
 # A batch never waits for a row another transaction holds (a consume in another pod, a
-# burn): it skips it, falls short of a change and is made one by one, so only that
-# member waits, and no lock holds up the rest of the batch. A secret twice in a batch is
-# consumed once, with the same effect: alone, the second consume finds nothing.
+# burn, a receipt claimed): it skips the secret, falls short of a change and is made one
+# by one, so only that member waits and no lock holds up the rest of the batch. A secret
+# twice in a batch falls short the same way (its receipt is closed once, for one of the
+# two): alone, the second consume finds nothing.
 CONSUME_MANY = audited_batch(
     """
 locked AS (
-    SELECT id FROM secrets
-     WHERE id IN (SELECT secret_id FROM input) AND expires_at > now()
-     FOR UPDATE SKIP LOCKED
+    SELECT s.id FROM secrets s JOIN receipts r ON r.id = s.receipt_id
+     WHERE s.id IN (SELECT secret_id FROM input) AND s.expires_at > now()
+     FOR UPDATE OF s, r SKIP LOCKED
 ), gone AS (
     DELETE FROM secrets s USING locked WHERE s.id = locked.id RETURNING s.id, s.receipt_id
 ), work AS (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 
@@ -29,6 +29,11 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
     asyncpg.InternalClientError,
 )
+
+
+def as_columns(rows: Iterable[Sequence[object]]) -> list[list[object]]:
+    """Rows of parameters as a column each: a batched statement takes arrays."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 class StoreUnavailable(Exception):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from app.store.db import Db
+from app.store.db import Db, as_columns
 
 # One upsert per request: no read-then-write, so concurrent requests never lose a hit.
 # Windows are aligned on the epoch so every pod puts a request in the same window.
@@ -105,5 +105,4 @@ def hit_of(row: asyncpg.Record) -> Hit:
 
 async def hits(db: Db, counts: Sequence[tuple[bytes, str, int]]) -> list[Hit]:
     """hit() for each of `counts` (hit()'s arguments), in one round trip."""
-    columns = [list(column) for column in zip(*counts, strict=True)]
-    return [hit_of(row) for row in await db.fetch(HITS, *columns)]
+    return [hit_of(row) for row in await db.fetch(HITS, *as_columns(counts))]

@@ -16,7 +16,7 @@ from datetime import datetime
 import asyncpg
 
 from app.store.audit import Audited, audited, work_of
-from app.store.db import Db
+from app.store.db import Db, as_columns
 from app.store.ratelimits import Hit, counted, counted_batch, hit_of
 
 _HIT_COLUMNS = ("hits", "retry_after", "ord")
@@ -206,9 +206,7 @@ async def peeks_counted(
     db: Db, asked: Sequence[tuple[bytes, tuple[bytes, str, int]]]
 ) -> list[tuple[Hit, LiveSecret | None]]:
     """peek_counted for each (secret id, count) of `asked`, in one round trip."""
-    columns = [
-        list(column) for column in zip(*((id_, *count) for id_, count in asked), strict=True)
-    ]
+    columns = as_columns((secret_id, *count) for secret_id, count in asked)
     return [_counted_peek(row) for row in await db.fetch(PEEKS_COUNTED, *columns)]
 
 

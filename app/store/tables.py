@@ -70,7 +70,7 @@ receipts = Table(
     CheckConstraint("kind IN ('conceal', 'generate')", name="kind"),
     Index(None, "expires_at"),
     Index(None, "custid", "created_at"),
-    # Room on each page for the one update of a receipt's life (migration 0008).
+    # Room on each page for the update that closes a receipt (migration 0008).
     postgresql_with={"fillfactor": 70},
 )
 
