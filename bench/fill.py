@@ -44,6 +44,13 @@ def per_client(url: str, base: int, clients: int, each: int) -> None:
     _insert(url, PER_CLIENT.format(base=base, last_client=clients - 1, each=each), expired=False)
 
 
+def settle(url: str) -> None:
+    """What a bulk load leaves to do, done now: vacuum (visibility and hint bits, which the
+    first readers would otherwise write, and autovacuum's pass over the new rows) and a
+    checkpoint, so a measurement after a fill sees a table in its steady state."""
+    sql(url, "VACUUM (ANALYZE) receipts, secrets", "CHECKPOINT")
+
+
 def _insert(url: str, source: str, expired: bool) -> None:
     values = {
         "source": source,
