@@ -24,13 +24,11 @@ from app.core.audit import Event
 from app.core.batches import GroupCommit
 from app.core.chains import Chains
 from app.core.counts import Count, Counts
-from app.core.trail import _verify_chain
-from app.store import audit as audit_store
 from app.store import secrets as store
 from app.store.db import Store, StoreUnavailable
 from app.store.secrets import NewSecret
 from tests.conftest import throwaway_database
-from tests.test_chains import KEY, _new_secret
+from tests.test_chains import KEY, _all_chains_intact, _new_secret
 
 T = TypeVar("T")
 POOL = 4
@@ -105,16 +103,6 @@ async def _events(pool: asyncpg.Pool, name: str) -> list[bytes]:
     return sorted(row["receipt_ref"] for row in rows)
 
 
-async def _chains_intact(pool: asyncpg.Pool) -> int:
-    checked = 0
-    async with pool.acquire() as db, db.transaction():
-        for head in await audit_store.heads(db):
-            count, broken = await _verify_chain(db, KEY, head)
-            assert broken is None, str(broken)
-            checked += count
-    return checked
-
-
 async def test_concurrent_creates_go_in_one_statement_each_with_its_event(
     pool: asyncpg.Pool, db_store: Store, writes: GroupCommit
 ) -> None:
@@ -127,7 +115,7 @@ async def test_concurrent_creates_go_in_one_statement_each_with_its_event(
     assert after - batches <= 2  # the first alone at most, then the other 19 together
     assert await pool.fetchval("SELECT count(*) FROM secrets") == 20
     assert await _events(pool, "secret.created") == sorted(new.receipt_id for new in made)
-    assert await _chains_intact(pool) == 20
+    assert await _all_chains_intact(pool) == 20
 
 
 async def test_a_batch_with_a_consumed_secret_and_a_twin_is_made_one_by_one(
@@ -149,7 +137,7 @@ async def test_a_batch_with_a_consumed_secret_and_a_twin_is_made_one_by_one(
     assert revealed == sorted(new.receipt_id for new in made)  # one event per secret
     states = await pool.fetch("SELECT DISTINCT state FROM receipts")
     assert [row["state"] for row in states] == ["received"]
-    assert await _chains_intact(pool) == 20
+    assert await _all_chains_intact(pool) == 20
 
 
 async def test_consumes_that_can_all_be_made_share_one_statement(
@@ -185,7 +173,7 @@ async def test_receipt_reads_in_a_batch_each_get_their_receipt_and_event(
     assert results[0] is None
     assert [r.id for r in results[1:] if isinstance(r, store.Receipt)] == wanted
     assert await _events(pool, "receipt.viewed") == sorted(wanted * 2)
-    assert await _chains_intact(pool) == 6 + 2 * len(wanted)
+    assert await _all_chains_intact(pool) == 6 + 2 * len(wanted)
 
 
 async def test_a_change_that_fails_alone_does_not_take_the_batch_down(
@@ -198,7 +186,7 @@ async def test_a_change_that_fails_alone_does_not_take_the_batch_down(
     assert not [r for r in results[:-1] if isinstance(r, BaseException)]
     assert await pool.fetchval("SELECT count(*) FROM secrets") == 5
     assert await _events(pool, "secret.created") == sorted(new.receipt_id for new in good)
-    assert await _chains_intact(pool) == 5
+    assert await _all_chains_intact(pool) == 5
 
 
 async def test_counts_in_one_batch_are_each_what_they_would_be_one_after_another(
@@ -231,7 +219,7 @@ async def test_events_alone_in_one_batch_each_get_their_row(
     assert done == [None] * 15
     assert _batches("event")[0] - batches <= 2
     assert await _events(pool, "secret.viewed") == sorted(refs)
-    assert await _chains_intact(pool) == 15
+    assert await _all_chains_intact(pool) == 15
 
 
 async def test_first_reads_in_one_batch_each_find_their_secret_and_count(
@@ -272,7 +260,7 @@ async def test_a_member_whose_row_is_held_waits_alone_and_the_batch_goes_on(
         await lock.rollback()
     assert await asyncio.wait_for(waiting, 5) is True
     assert await _events(pool, "secret.revealed") == sorted(new.receipt_id for new in [held, *free])
-    assert await _chains_intact(pool) == 8
+    assert await _all_chains_intact(pool) == 8
 
 
 async def test_a_lone_consume_of_a_held_row_waits_for_it_and_is_not_told_it_is_gone(
@@ -344,7 +332,7 @@ async def test_a_batch_whose_head_moved_is_made_one_by_one_and_the_chain_holds(
     assert not [r for r in results if isinstance(r, BaseException)]
     assert _fallbacks("create") == fallbacks + 1
     assert await pool.fetchval("SELECT count(*) FROM secrets") == 7
-    assert await _chains_intact(pool) == 7
+    assert await _all_chains_intact(pool) == 7
 
 
 async def test_writes_no_batch_takes_in_time_get_503s_and_nothing_of_theirs_is_written(
@@ -397,7 +385,7 @@ async def test_a_lock_timeout_in_a_batch_rolls_it_back_and_each_is_made_alone(
         assert not [r for r in results if isinstance(r, BaseException)], results
         assert _fallbacks("create") == fallbacks + 1
         assert await pool.fetchval("SELECT count(*) FROM secrets") == 5
-        assert await _chains_intact(pool) == 5
+        assert await _all_chains_intact(pool) == 5
 
 
 async def test_one_change_written_alone_and_in_a_batch_writes_the_same_rows(
