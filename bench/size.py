@@ -23,7 +23,7 @@ def size(ctx: Context) -> Report:
         fill.settle(db.url)
         report.runs += _phase(ctx, db, ours, SMALL)
         fill.secrets(db.url, SMALL + 1, ctx.plan.live_rows)
-        fill.settle(db.url)  # else the first run after 1,000,000 inserts met autovacuum
+        fill.settle(db.url)  # no run meets autovacuum's pass over a million new rows
         report.runs += _phase(ctx, db, ours, ctx.plan.live_rows)
     return report
 
