@@ -86,8 +86,9 @@ class GroupCommit:
                 rows = await self._together(batched, batch)
             except (asyncpg.PostgresError, StoreUnavailable) as exc:
                 if isinstance(exc, StoreUnavailable) and not _rolled_back(exc):
-                    raise  # a lost connection: the batch may have committed; every caller
-                    # gets the 503 a single write would have got
+                    # No connection in time, or a lost one (the batch may have
+                    # committed): every caller gets the 503 a single write would have got.
+                    raise
                 # The batch could not be made whole, or waited too long on a lock or the
                 # statement timeout: it rolled back, so each member goes alone, apart, and
                 # may wait in its turn; the next batch does not wait for it.
