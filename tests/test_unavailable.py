@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from dataclasses import replace
 
 import asyncpg
 from pytest_aiohttp import AiohttpClient
@@ -11,8 +12,10 @@ from pytest_aiohttp import AiohttpClient
 from app.config import DatabaseConfig, Settings
 from app.keys import SERVICES
 from app.server import create_app
+from app.store.db import Store
 from tests.conftest import make_settings
 from tests.factories import V2, Client, conceal
+from tests.severing import severing_proxy, through
 
 BOUND = 10  # seconds: far above every configured timeout, so a hang fails the test
 
@@ -70,14 +73,48 @@ async def test_row_lock_held_elsewhere(client: Client, db: asyncpg.Connection) -
 
 
 async def test_connection_killed_mid_session(client: Client, db: asyncpg.Connection) -> None:
-    await conceal(client, "warm the pool")
+    # Concurrent, so the pool opens several connections, all of which the kill takes.
+    await asyncio.gather(*(conceal(client, "warm the pool") for _ in range(24)))
+    opened = await db.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ots'"
+    )
+    assert opened >= 3
     await db.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
         "WHERE application_name = 'ots' AND pid <> pg_backend_pid()"
     )
-    statuses = []
-    for _ in range(3):
-        response = await client.post(f"{V2}/secret/conceal", json={"secret": {"secret": "x"}})
-        statuses.append(response.status)
-    assert set(statuses) <= {200, 503}
-    assert statuses[-1] == 200
+    first = await client.post(f"{V2}/secret/conceal", json={"secret": {"secret": "x"}})
+    assert first.status in (200, 503)
+    # The request that found a connection dead had the pool replace the others, which
+    # died with it: concurrent requests, which need several, must not each find one.
+    responses = await asyncio.gather(
+        *(client.post(f"{V2}/secret/conceal", json={"secret": {"secret": "x"}}) for _ in range(24))
+    )
+    assert [r.status for r in responses] == [200] * 24
+
+
+async def test_connections_severed_unnoticed(
+    aiohttp_client: AiohttpClient, settings: Settings, db: asyncpg.Connection
+) -> None:
+    """After a failover every pooled connection is dead, but the driver finds that out
+    only when it uses one. The first request to find one gets its 503; the pool must then
+    replace the rest, not let each of the next requests find one of them."""
+    async with severing_proxy(db) as proxy:
+        database = replace(settings.database, url=through(settings.database.url, proxy.port))
+        client: Client = await aiohttp_client(
+            create_app(make_settings(settings, database=database))
+        )
+        store = client.app[SERVICES].store
+        await asyncio.gather(*(_use_a_connection(store) for _ in range(6)))  # six open
+        assert proxy.sever() >= 6
+        first = await client.post(f"{V2}/secret/conceal", json={"secret": {"secret": "x"}})
+        assert first.status == 503
+        # Six at once need six connections: every one must be a new one.
+        await asyncio.wait_for(asyncio.gather(*(_use_a_connection(store) for _ in range(6))), BOUND)
+        assert (await conceal(client, "after")).secret_key
+
+
+async def _use_a_connection(store: Store) -> None:
+    """Holds a pooled connection for a moment, so concurrent calls each need their own."""
+    async with store.connection() as conn:
+        await conn.execute("SELECT pg_sleep(0.05)")

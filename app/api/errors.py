@@ -112,7 +112,9 @@ def failure_response(exc: Exception) -> web.Response:
     if isinstance(exc, DomainError):
         return domain_response(exc)
     if isinstance(exc, StoreUnavailable):
-        log.warning("database unavailable: %s", exc)
+        # The cause's own message says which state the driver was in (e.g. asyncpg's
+        # InternalClientError covers several); it quotes no parameters or rows.
+        log.warning("database unavailable: %s (%s)", exc, _cause(exc))
         return unavailable_response("The service is temporarily unavailable")
     if isinstance(exc, SecretUndecryptable):
         log.error("a stored secret could not be decrypted: check the key ring")
@@ -120,6 +122,14 @@ def failure_response(exc: Exception) -> web.Response:
     # Never str(exc) in the body: it may quote request data. The traceback goes to the log.
     log.error("unhandled error", exc_info=exc)
     return error_response(500, "An unexpected error occurred", "InternalError")
+
+
+CAUSE_CHARS = 200
+
+
+def _cause(exc: BaseException) -> str:
+    cause = exc.__cause__
+    return str(cause)[:CAUSE_CHARS] if cause is not None else "no cause"
 
 
 def _http_error(exc: web.HTTPException) -> web.Response:

@@ -31,9 +31,30 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+# A connection found dead usually means all of them are (a failover, a restart, an admin
+# killing backends): the pool's other idle connections are replaced on their next
+# checkout, not each found dead by a request of its own. With 10 pooled connections, a
+# restart cost up to 10 requests a 503 each; now the one that found it out.
+# InternalClientError is here because a backend killed while idle can leave its
+# connection mid-error ("cannot switch to state 12; another operation (2) is in
+# progress") until the driver sees the socket close.
+CONNECTION_LOST = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.InternalClientError,
+)
+
+
 def as_columns(rows: Iterable[Sequence[object]]) -> list[list[object]]:
     """Rows of parameters as a column each: a batched statement takes arrays."""
     return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    # TimeoutError is an OSError too: a slow database or an exhausted pool, not a lost one.
+    return isinstance(exc, CONNECTION_LOST) and not isinstance(exc, TimeoutError)
 
 
 class StoreUnavailable(Exception):
@@ -105,6 +126,8 @@ class Store:
             finally:
                 await self._release(conn)
         except UNAVAILABLE as exc:
+            if _connection_lost(exc):
+                await self.pool.expire_connections()
             raise StoreUnavailable(type(exc).__name__) from exc
 
     async def _acquire(self) -> asyncpg.pool.PoolConnectionProxy:
