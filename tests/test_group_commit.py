@@ -153,6 +153,30 @@ async def test_consumes_that_can_all_be_made_share_one_statement(
     assert await _events(pool, "secret.revealed") == sorted(new.receipt_id for new in made)
 
 
+async def test_a_batch_of_consumes_takes_each_secrets_guesses_with_it(
+    pool: asyncpg.Pool, db_store: Store, writes: GroupCommit
+) -> None:
+    made = [_new_secret() for _ in range(6)]
+    await asyncio.gather(*(_create(writes, new) for new in made))
+    for new in made:
+        await pool.execute(
+            "INSERT INTO passphrase_attempts (secret_id, client_ref) VALUES ($1, 'a')",
+            new.secret_id,
+        )
+        await pool.execute(
+            "INSERT INTO passphrase_lockouts (secret_id, client_ref, locked_until) "
+            "VALUES ($1, 'a', now() + interval '1 hour')",
+            new.secret_id,
+        )
+    batches = _batches("consume")[0]
+    results = await _queued_together(db_store, *(_consume(writes, new) for new in made[:5]))
+    assert results == [True] * 5
+    assert _batches("consume")[0] - batches <= 2
+    for table in ("passphrase_attempts", "passphrase_lockouts"):
+        left = await pool.fetch(f"SELECT secret_id FROM {table}")  # noqa: S608  # constant
+        assert [row["secret_id"] for row in left] == [made[5].secret_id]  # the live one's
+
+
 async def test_receipt_reads_in_a_batch_each_get_their_receipt_and_event(
     pool: asyncpg.Pool, db_store: Store, writes: GroupCommit
 ) -> None:

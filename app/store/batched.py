@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from app.store import secrets
 from app.store.audit import EVENT_ONLY, audited_batch
+from app.store.lockouts import guesses_dropped
 
 
 @dataclass(frozen=True)
@@ -68,14 +69,14 @@ receipt AS (
 # twice in a batch falls short the same way (its receipt is closed once, for one of the
 # two): alone, the second consume finds nothing.
 CONSUME_MANY = audited_batch(
-    """
+    f"""
 locked AS (
     SELECT s.id FROM secrets s JOIN receipts r ON r.id = s.receipt_id
      WHERE s.id IN (SELECT secret_id FROM input) AND s.expires_at > now()
      FOR UPDATE OF s, r SKIP LOCKED
 ), gone AS (
     DELETE FROM secrets s USING locked WHERE s.id = locked.id RETURNING s.id, s.receipt_id
-), work AS (
+), {guesses_dropped("gone")}, work AS (
     UPDATE receipts r
        SET state = input.final_state, share_key_sealed = NULL, updated_at = now(),
            received_at = CASE WHEN input.final_state = 'received' THEN now() END,
@@ -83,7 +84,7 @@ locked AS (
       FROM gone JOIN input ON input.secret_id = gone.id
      WHERE r.id = gone.receipt_id
     RETURNING input.ord, r.id
-)""",
+)""",  # noqa: S608  # constants only
     (("secret_id", "bytea"), ("final_state", "text")),
 )
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app.store.db import Db
+from app.store.lockouts import guesses_dropped
 
 # SKIP LOCKED: rows another pod's sweeper (or a reveal in flight) holds are left to
 # it, so many sweepers never wait on each other or hand out two outcomes for one row.
@@ -14,14 +15,16 @@ from app.store.db import Db
 # oldest, a pass through a backlog re-read all of them each time (14,000 rows/s at
 # batches of 500, against 20,000 from the cursor). Rows a batch skipped (SKIP LOCKED)
 # lie behind the cursor: the next pass, which starts from the beginning, takes them.
-PURGE_SECRETS = """
+PURGE_SECRETS = f"""
 WITH doomed AS (
     SELECT id FROM secrets WHERE expires_at <= now() AND expires_at >= $2
      ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
 ),
 gone AS (
-    DELETE FROM secrets s USING doomed WHERE s.id = doomed.id RETURNING s.receipt_id, s.expires_at
+    DELETE FROM secrets s USING doomed WHERE s.id = doomed.id
+    RETURNING s.id, s.receipt_id, s.expires_at
 ),
+{guesses_dropped("gone")},
 marked AS (
     UPDATE receipts r
        SET state = 'expired', expired_at = gone.expires_at, share_key_sealed = NULL,
@@ -32,7 +35,7 @@ marked AS (
 )
 SELECT gone.receipt_id, gone.expires_at, marked.id IS NOT NULL AS marked
   FROM gone LEFT JOIN marked ON marked.id = gone.receipt_id
-"""
+"""  # noqa: S608  # constants only
 
 PURGE_RECEIPTS = """
 WITH doomed AS (

@@ -46,6 +46,17 @@ DELETE FROM passphrase_attempts
 """
 
 
+def guesses_dropped(gone: str) -> str:
+    """CTE definitions that delete the attempts and lockouts of the secrets `gone` (a CTE
+    with their `id`s) removed, in the same statement. Every statement that removes a
+    secret has them, in place of a cascade: migration 0009."""
+    return f"""attempts_dropped AS (
+    DELETE FROM passphrase_attempts a USING {gone} WHERE a.secret_id = {gone}.id
+), lockouts_dropped AS (
+    DELETE FROM passphrase_lockouts l USING {gone} WHERE l.secret_id = {gone}.id
+)"""  # noqa: S608  # `gone` is a CTE name of ours
+
+
 class SecretGone(Exception):
     """The secret was consumed or expired while the attempt was being reserved."""
 

@@ -17,6 +17,7 @@ import asyncpg
 
 from app.store.audit import Audited, audited, work_of
 from app.store.db import Db, as_columns
+from app.store.lockouts import guesses_dropped
 from app.store.ratelimits import Hit, counted, counted_batch, hit_of
 
 _HIT_COLUMNS = ("hits", "retry_after", "ord")
@@ -219,12 +220,12 @@ async def peek_secret_of(db: Db, receipt_id: bytes) -> LiveSecret | None:
 # record it. A concurrent caller waits on the row lock; once the winner commits, its
 # lock finds no live row, so it deletes, closes and records nothing and gets no row.
 CONSUME = audited(
-    """
+    f"""
 locked AS (
     SELECT id FROM secrets WHERE id = $1 AND expires_at > now() FOR UPDATE
 ), gone AS (
-    DELETE FROM secrets s USING locked WHERE s.id = locked.id RETURNING s.receipt_id
-), work AS (
+    DELETE FROM secrets s USING locked WHERE s.id = locked.id RETURNING s.id, s.receipt_id
+), {guesses_dropped("gone")}, work AS (
     UPDATE receipts r
        SET state = $2, share_key_sealed = NULL, updated_at = now(),
            received_at = CASE WHEN $2 = 'received' THEN now() END,
@@ -232,7 +233,7 @@ locked AS (
       FROM gone
      WHERE r.id = gone.receipt_id
     RETURNING r.id
-)""",
+)""",  # noqa: S608  # constants only
     2,
 )
 

@@ -106,7 +106,9 @@ passphrase_attempts = Table(
     # a success deletes it. Pending rows count against the limit, so concurrent
     # guesses can never exceed it.
     Column("pending", Boolean, nullable=False, server_default="true"),
-    Column("secret_id", LargeBinary, ForeignKey("secrets.id", ondelete="CASCADE"), nullable=False),
+    # No foreign key: the statements that remove a secret delete its guesses too
+    # (store.lockouts.guesses_dropped); a cascade cost two queries per removed secret.
+    Column("secret_id", LargeBinary, nullable=False),
     Column("client_ref", LargeBinary, nullable=False),
     Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index(None, "secret_id", "failed_at"),
@@ -116,7 +118,7 @@ passphrase_attempts = Table(
 passphrase_lockouts = Table(
     "passphrase_lockouts",
     metadata,
-    Column("secret_id", LargeBinary, ForeignKey("secrets.id", ondelete="CASCADE"), nullable=False),
+    Column("secret_id", LargeBinary, nullable=False),  # no foreign key: as above
     Column("client_ref", LargeBinary),
     Column("locked_until", DateTime(timezone=True), nullable=False),
     Index(None, "secret_id", "locked_until"),
