@@ -199,6 +199,7 @@ class Settings:
             trusted_proxies=_networks(env.get("OTS_TRUSTED_PROXIES", "")),
             share_domains=_domains(env.get("OTS_SHARE_DOMAINS", "")),
             expiry_interval=_float(env, "OTS_EXPIRY_INTERVAL", 10.0),
+            expiry_batch=_int(env, "OTS_EXPIRY_BATCH", 500, 1, 100_000),
             ready_timeout=_float(env, "OTS_READY_TIMEOUT", 1.0),
             passphrase_workers=_int(env, "OTS_PASSPHRASE_WORKERS", default_hash_workers(), 1, 64),
             shutdown_timeout=_float(env, "OTS_SHUTDOWN_TIMEOUT", 20.0),

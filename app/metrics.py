@@ -46,6 +46,12 @@ POOL_IDLE = Gauge("ots_db_pool_idle", "Idle connections in the pool")
 POOL_WAITING = Gauge("ots_db_pool_waiting", "Requests waiting for a pooled connection")
 SWEEPS = Counter("ots_sweeper_runs_total", "Expiry sweeper runs", ["outcome"])
 SWEPT_ROWS = Counter("ots_sweeper_rows_total", "Rows the sweeper reclaimed", ["table"])
+SWEEP_BATCHES = Counter(
+    "ots_sweeper_batches_total",
+    "Batches of expired secrets, by how they were purged: in one audited statement, or in "
+    "a transaction when that statement could not purge the whole batch",
+    ["path"],
+)
 NOTIFICATIONS = Counter(
     "ots_notifications_total",
     "Notification deliveries by outcome (delivered, retry, dead, late)",

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import csv
+import hmac
 import io
 import json
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -20,6 +22,7 @@ from pytest_aiohttp import AiohttpClient
 from app import migrate
 from app.config import DatabaseConfig, Settings
 from app.core.accounts import add_customer
+from app.core.audit import Event, canonical, chain_hash, chained
 from app.keys import SERVICES
 from app.server import create_app
 from tests.conftest import _with_database, make_settings, throwaway_database
@@ -71,6 +74,45 @@ async def _tamper(db: asyncpg.Connection, statement: str) -> int:
     await db.execute(statement, row_id)
     await db.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_change")
     return row_id
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        Event("secret.expired", "success", "system", receipt_ref=bytes(range(32))),
+        Event(
+            'x\u00e9"\\/\x00\x1f\u2028 \U0001f512',
+            "failure",
+            "ünï@example.com",
+            client_ip="2001:db8::1",
+            user_agent="Mozilla/5.0 (\t) \ud800",
+            request_id="r-1",
+            detail="{}[],:",
+        ),
+    ],
+)
+def test_rows_are_hashed_over_json_dumps_of_their_fields(event: Event) -> None:
+    """The hand-written encoding must stay byte for byte json.dumps's: rows already in
+    the trail were hashed over that."""
+    at = datetime(2026, 11, 29, 1, 2, 3, 456789, tzinfo=UTC)
+    [row] = chained(b"k" * 32, 7, (41, b"p" * 32), at, [event])
+    fields = [
+        7,
+        42,
+        int((at - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() * 1_000_000),
+        event.event,
+        event.outcome,
+        event.actor,
+        event.client_ip,
+        event.user_agent,
+        event.request_id,
+        event.receipt_ref.hex() if event.receipt_ref is not None else None,
+        event.detail,
+    ]
+    encoded = json.dumps(fields, separators=(",", ":")).encode()
+    assert canonical(row) == encoded
+    assert row.chain_hash == hmac.digest(b"k" * 32, b"p" * 32 + encoded, "sha256")
+    assert chain_hash(b"k" * 32, b"p" * 32, row) == row.chain_hash
 
 
 async def test_concurrent_writers_leave_a_chain_that_verifies(

