@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 async def sweep(svc: Services, batch: int) -> Purged:
     """Purge in batches until a batch comes back short, so a backlog drains in one pass:
     first the expired secrets, each expiry recorded, then the receipts past their life.
-    A receipt outlives its secret (twice its TTL), so by then its secret and its expiry
-    notice are gone before it: its deletion takes nothing unrecorded with it."""
+    A receipt outlives its secret (twice its TTL), and one whose secret is still there (a
+    pass skips rows other sweepers hold) waits for it: a receipt's deletion takes nothing
+    unrecorded with it."""
     gone = expired = 0
     since = START
     while True:
@@ -57,13 +58,25 @@ async def _expire_batch(svc: Services, batch: int, since: datetime) -> tuple[int
             await svc.chains.write_batch(
                 db, svc.audit_key, store.PURGE_EXPIRED, [found.secret_ids], events
             )
-        except asyncpg.PostgresError:
-            pass  # not purged whole, so not at all: the transactional way decides each row
+        except NOT_MADE_WHOLE:
+            pass  # rolled back: nothing purged; the transactional way decides each row
         else:
             SWEEP_BATCHES.labels("statement").inc()
             return len(events), len(events), found.upto
     SWEEP_BATCHES.labels("transaction").inc()
     return await _expire_in_transaction(svc, batch, since)
+
+
+# What makes the batch statement roll back while the database is fine: its guard (a row
+# another sweeper took, a receipt no longer open, the chain head moved), a clash on the
+# chain's sequence, a deadlock, a lock or statement timeout.
+NOT_MADE_WHOLE = (
+    asyncpg.SerializationError,
+    asyncpg.UniqueViolationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.LockNotAvailableError,
+    asyncpg.QueryCanceledError,
+)
 
 
 async def _expire_in_transaction(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -99,3 +101,39 @@ async def test_multipart_form_is_read(client: Client) -> None:
         headers={"Content-Type": "multipart/form-data; boundary=b"},
     )
     assert response.status == 200
+
+
+async def _raw_post(client: Client, path: str, header: bytes, body: bytes) -> bytes:
+    """A request written byte for byte: header values no HTTP client library would send."""
+    server = client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        writer.write(
+            b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Type: application/json\r\n" + header + b"\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    "agent", [b"bad \xff\xfe bytes", b"\xc3\x28 not UTF-8", b"a\ttab"]
+)
+async def test_a_user_agent_postgresql_cannot_hold_is_recorded_cleaned(
+    client: Client, db: asyncpg.Connection, agent: bytes
+) -> None:
+    """aiohttp hands header bytes that are not UTF-8 over as lone surrogates; the audit row
+    of the request (and of every request batched with it) must not fail on them. (Other
+    control characters than the tab never get this far: aiohttp's parser answers 400.)"""
+    answer = await _raw_post(
+        client, f"{V2}/secret/conceal", b"User-Agent: " + agent, b'{"secret": {"secret": "x"}}'
+    )
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    recorded = await db.fetchval(
+        "SELECT user_agent FROM audit_events WHERE event = 'secret.created' ORDER BY id DESC"
+    )
+    assert recorded is not None
+    assert recorded.isprintable()

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -99,7 +99,7 @@ def test_rows_are_hashed_over_json_dumps_of_their_fields(event: Event) -> None:
     fields = [
         7,
         42,
-        int((at - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() * 1_000_000),
+        (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1),
         event.event,
         event.outcome,
         event.actor,

@@ -80,7 +80,7 @@ def test_link_keys_are_256_bit_base36() -> None:
 def test_link_key_digits_are_uniform() -> None:
     """Each digit equally likely, in every position: 2,000 keys, 100,000 digits, about
     2,778 of each (sd 52). A byte-modulo-36 draw without dropping the top four byte
-    values gives the digits 0 to 3 about 3,170 each."""
+    values gives the digits 0 to 3 about 3,125 each (8 in 256)."""
     keys = [crypto.new_link_key() for _ in range(2000)]
     counts = Counter("".join(keys))
     assert len(counts) == 36

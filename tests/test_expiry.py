@@ -207,3 +207,23 @@ async def test_background_task_sweeps(
         await asyncio.sleep(0.05)
     assert await db.fetchval("SELECT count(*) FROM secrets") == 0
     assert await db.fetchval("SELECT state FROM receipts") == "expired"
+
+
+async def test_a_receipt_past_its_life_waits_for_its_secret_to_be_swept(
+    client: Client, db: asyncpg.Connection
+) -> None:
+    """Deleting the receipt would take its secret with it (cascade) and no expiry would be
+    recorded: while the secret is there (held by someone, so this pass skips it), the
+    receipt stays; the next pass expires the secret, recorded, and then deletes both."""
+    await conceal(client, "late")
+    await db.execute(EXPIRE_SECRETS)
+    await db.execute(EXPIRE_RECEIPTS)
+    earlier = await db.fetchval(EXPIRY_EVENTS)
+    async with db.transaction():
+        await db.execute("SELECT 1 FROM secrets FOR UPDATE")
+        purged = await asyncio.wait_for(sweep(client.app[SERVICES], batch=10), 5)
+    assert (purged.secrets, purged.receipts_deleted) == (0, 0)
+    purged = await sweep(client.app[SERVICES], batch=10)
+    assert (purged.secrets, purged.receipts_expired, purged.receipts_deleted) == (1, 1, 1)
+    assert await db.fetchval(EXPIRY_EVENTS) - earlier == 1
+    assert await db.fetchval("SELECT count(*) FROM receipts") == 0

@@ -4,6 +4,8 @@ There is no cascade behind it (migration 0009), so each path is checked here."""
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 
 from app.expiry import sweep
@@ -71,3 +73,44 @@ async def test_the_sweeper_takes_expired_secrets_guesses(
     purged = await sweep(client.app[SERVICES], batch=10)
     assert purged.secrets == 2
     assert [await db.fetchval(GUESSES, i) for i in (first, second, live)] == [0, 0, 3]
+
+
+async def test_the_transactional_sweep_takes_guesses_too(
+    client: Client, db: asyncpg.Connection
+) -> None:
+    _, _, first = await _guessed(client, db, "one")
+    _, _, closed = await _guessed(client, db, "two")
+    # A receipt no longer open sends the batch the transactional way (tests/test_expiry.py).
+    await db.execute(
+        "UPDATE receipts SET state = 'burned' WHERE id = "
+        "(SELECT receipt_id FROM secrets WHERE id = $1)",
+        closed,
+    )
+    await db.execute("UPDATE secrets SET expires_at = now() - interval '1 second'")
+    purged = await sweep(client.app[SERVICES], batch=10)
+    assert (purged.secrets, purged.receipts_expired) == (2, 1)
+    assert [await db.fetchval(GUESSES, i) for i in (first, closed)] == [0, 0]
+
+
+async def test_a_guess_committed_while_a_reveal_waits_goes_at_the_next_sweep(
+    client: Client, db: asyncpg.Connection
+) -> None:
+    """The reveal waits for the row, then deletes the guesses its statement's snapshot
+    holds (READ COMMITTED): one committed while it waited outlives the secret, until the
+    sweeper's pass removes guesses whose secret is gone."""
+    pair = await conceal(client, "one")
+    secret_id = (await db.fetch(SECRET_IDS))[-1]["id"]
+    async with db.transaction():
+        await db.execute("SELECT 1 FROM secrets WHERE id = $1 FOR UPDATE", secret_id)
+        revealing = asyncio.ensure_future(reveal(client, pair.secret_key))
+        await asyncio.sleep(0.5)
+        assert not revealing.done()  # it waits on the row
+        await db.execute(
+            "INSERT INTO passphrase_attempts (secret_id, client_ref) VALUES ($1, 'late')",
+            secret_id,
+        )
+    status, body = await asyncio.wait_for(revealing, 10)
+    assert (status, body["record"]["secret_value"]) == (200, "one")
+    assert await db.fetchval(GUESSES, secret_id) == 1  # left behind by the reveal
+    await sweep(client.app[SERVICES], batch=10)
+    assert await db.fetchval(GUESSES, secret_id) == 0

@@ -14,6 +14,7 @@ rarely wait on each other.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -76,7 +77,14 @@ def genesis(part: int) -> bytes:
 def chain_hash(key: bytes, previous: bytes, row: store.Row) -> bytes:
     """Keyed (HMAC-SHA256), so someone with write access to the database alone cannot
     rewrite a row and recompute the chain after it."""
-    return _link(hmac.new(key, digestmod="sha256"), previous, canonical(row))
+    return _link(_keyed(key), previous, canonical(row))
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed(key: bytes) -> hmac.HMAC:
+    """The HMAC with `key` and nothing else; never updated itself, only copied (_link), so
+    verifying a trail keys it once, not once a row."""
+    return hmac.new(key, digestmod="sha256")
 
 
 def _link(keyed: hmac.HMAC, previous: bytes, canonical_row: bytes) -> bytes:
@@ -139,7 +147,7 @@ def chained(
     """The events as rows of chain `part`, each hashed over the one before, from `head`
     (its seq and chain hash)."""
     rows, (seq, previous) = [], head
-    keyed, micros = hmac.new(key, digestmod="sha256"), _micros(at)
+    keyed, micros = _keyed(key), _micros(at)
     for event in events:
         seq += 1
         previous = _link(keyed, previous, _canonical(part, seq, micros, event))

@@ -113,6 +113,9 @@ class GroupCommit:
 
 
 def _rolled_back(exc: StoreUnavailable) -> bool:
-    """A timeout inside the statement (a lock, statement_timeout): PostgreSQL rolled it
-    back, so nothing of the batch was made."""
-    return isinstance(exc.__cause__, asyncpg.LockNotAvailableError | asyncpg.QueryCanceledError)
+    """A timeout inside the statement (a lock, statement_timeout) or a deadlock:
+    PostgreSQL rolled it back, so nothing of the batch was made."""
+    return isinstance(
+        exc.__cause__,
+        asyncpg.LockNotAvailableError | asyncpg.QueryCanceledError | asyncpg.DeadlockDetectedError,
+    )

@@ -12,6 +12,17 @@ from app.http.requests import request_id
 def anonymous_caller(request: web.Request) -> Caller:
     return Caller(
         client=client_address(request),
-        user_agent=request.headers.get("User-Agent"),
+        user_agent=_text_of(request.headers.get("User-Agent")),
         request_id=request_id(request),
     )
+
+
+def _text_of(header: str | None) -> str | None:
+    """A header as text PostgreSQL can hold, for the audit row. aiohttp hands bytes that are
+    not UTF-8 over as lone surrogates, which no UTF-8 encoder takes: one such User-Agent
+    would fail its request, and every request batched with it (group commit), with a 500.
+    Control characters go too: the trail is read in terminals and spreadsheets."""
+    if header is None:
+        return None
+    text = header.encode("utf-8", "replace").decode("utf-8")
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)

@@ -24,6 +24,9 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.QueryCanceledError,
     asyncpg.LockNotAvailableError,
+    # PostgreSQL broke a lock cycle by rolling this transaction back: nothing was done,
+    # and a retry would go through (the chain writers retry it themselves first).
+    asyncpg.DeadlockDetectedError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,

@@ -34,6 +34,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
+    # No guess may be added between the clean-up and the constraint's check.
+    op.execute("LOCK TABLE passphrase_attempts, passphrase_lockouts IN SHARE ROW EXCLUSIVE MODE")
     for table in GUESSES:
         # Guesses whose secret is gone would fail the constraint; the cascade took them.
         op.execute(
