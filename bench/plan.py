@@ -27,7 +27,7 @@ FULL = Plan(
     live_rows=1_000_000,
     expired_rows=1_000_000,
     sweep_window=90,
-    rss_seconds=150,
+    rss_seconds=420,  # over 1,000,000 requests at 2,400 req/s or more, as the target asks
     rss_segment=20,
 )
 QUICK = Plan(
