@@ -119,9 +119,7 @@ async def _raw_post(client: Client, path: str, header: bytes, body: bytes) -> by
         writer.close()
 
 
-@pytest.mark.parametrize(
-    "agent", [b"bad \xff\xfe bytes", b"\xc3\x28 not UTF-8", b"a\ttab"]
-)
+@pytest.mark.parametrize("agent", [b"bad \xff\xfe bytes", b"\xc3\x28 not UTF-8", b"a\ttab"])
 async def test_a_user_agent_postgresql_cannot_hold_is_recorded_cleaned(
     client: Client, db: asyncpg.Connection, agent: bytes
 ) -> None:
