@@ -15,6 +15,7 @@ from aiohttp import web
 from app.config import Settings
 from app.logs import RouteAccessLogger, configure
 from app.server import create_app
+from app.store.db import quiet_dead_connection_closes
 
 
 def run_server(settings: Settings) -> None:
@@ -25,9 +26,11 @@ def run_server(settings: Settings) -> None:
     """
     app = create_app(settings)
     app.on_startup.append(_freeze_what_startup_made)
+    loop = uvloop.new_event_loop()
+    quiet_dead_connection_closes(loop)
     web.run_app(
         app,
-        loop=uvloop.new_event_loop(),
+        loop=loop,
         host=settings.host,
         port=settings.port,
         access_log_class=RouteAccessLogger,

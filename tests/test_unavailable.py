@@ -7,12 +7,13 @@ import socket
 from dataclasses import replace
 
 import asyncpg
+import pytest
 from pytest_aiohttp import AiohttpClient
 
 from app.config import DatabaseConfig, Settings
 from app.keys import SERVICES
 from app.server import create_app
-from app.store.db import Store
+from app.store.db import Store, quiet_dead_connection_closes
 from tests.conftest import make_settings
 from tests.factories import V2, Client, conceal
 from tests.severing import severing_proxy, through
@@ -112,3 +113,40 @@ async def _use_a_connection(store: Store) -> None:
     """Holds a pooled connection for a moment, so concurrent calls each need their own."""
     async with store.connection() as conn:
         await conn.execute("SELECT pg_sleep(0.05)")
+
+
+class Connection:  # named as asyncpg's: its close() is what the pool leaves unawaited
+    async def close(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+async def _other_close() -> None:
+    raise BrokenPipeError(32, "Broken pipe")
+
+
+async def test_a_dead_connections_close_is_a_warning_and_nothing_else_is_hidden(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop = asyncio.get_running_loop()
+    seen: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: seen.append(context))
+    try:
+        quiet_dead_connection_closes(loop)
+        for failing in (Connection().close(), _other_close()):
+            task = loop.create_task(failing)
+            await asyncio.wait([task])
+            loop.call_exception_handler(
+                {
+                    "message": "Task exception was never retrieved",
+                    "exception": task.exception(),
+                    "future": task,
+                }
+            )
+    finally:
+        loop.set_exception_handler(None)
+    assert "closing a dead pooled connection failed: BrokenPipeError" in caplog.text
+    reported = [context["future"] for context in seen]
+    names = [
+        getattr(t.get_coro(), "__qualname__", "") for t in reported if isinstance(t, asyncio.Task)
+    ]
+    assert names == ["_other_close"]

@@ -169,6 +169,7 @@ def check(load: Load, verdict: Verdict, allowed: frozenset[str]) -> None:
     outcomes = ledger.outcomes()
     assert outcomes["500"] == 0, service.log()
     assert service.unhandled == 0, service.log()
+    assert service.errors == 0, service.log()  # no ERROR line either, whoever logged it
     assert set(outcomes) <= allowed, outcomes  # nothing else: no timeout, no other status
     assert ledger.no_retry_after == 0, ledger.no_retry_after
     violations = verdict.violations()
