@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from dataclasses import replace
 
@@ -15,7 +16,7 @@ from app.keys import SERVICES
 from app.server import create_app
 from app.store.db import Store, quiet_dead_connection_closes
 from tests.conftest import make_settings
-from tests.factories import V2, Client, conceal
+from tests.factories import V2, Client, conceal, reveal
 from tests.severing import severing_proxy, through
 
 BOUND = 10  # seconds: far above every configured timeout, so a hang fails the test
@@ -150,3 +151,47 @@ async def test_a_dead_connections_close_is_a_warning_and_nothing_else_is_hidden(
         getattr(t.get_coro(), "__qualname__", "") for t in reported if isinstance(t, asyncio.Task)
     ]
     assert names == ["_other_close"]
+
+
+async def test_a_deadlock_is_a_503_not_a_500(
+    aiohttp_client: AiohttpClient, settings: Settings, db: asyncpg.Connection
+) -> None:
+    """A wrong passphrase's settle locks its attempt row, then a chain head. Another
+    transaction holding every head and then asking for that attempt row closes a cycle;
+    PostgreSQL rolls back the one that waited first, the request's: nothing was done,
+    and a retry would go through, so the client is told to retry (lock_timeout is set
+    above deadlock_timeout, so it is the deadlock and not the timeout that ends it)."""
+    database = replace(settings.database, lock_timeout_ms=5000)
+    client: Client = await aiohttp_client(create_app(make_settings(settings, database=database)))
+    pair = await conceal(client, "kept", passphrase="correct-horse-1")
+    async with db.transaction():
+        await db.execute("SELECT 1 FROM audit_heads FOR UPDATE")
+        guessing = asyncio.ensure_future(
+            client.post(
+                f"{V2}/secret/{pair.secret_key}/reveal",
+                json={"continue": True, "passphrase": "wrong-pass-1"},
+            )
+        )
+        await asyncio.wait_for(_an_ots_backend_waits_on_a_lock(db), BOUND)
+        with contextlib.suppress(asyncpg.DeadlockDetectedError):
+            await asyncio.wait_for(
+                db.execute("SELECT 1 FROM passphrase_attempts FOR UPDATE"), BOUND
+            )
+    response = await asyncio.wait_for(guessing, BOUND)
+    body = await response.json()
+    assert response.status == 503, body
+    assert int(response.headers["Retry-After"]) > 0
+    status, body = await reveal(client, pair.secret_key, passphrase="correct-horse-1")
+    assert (status, body["record"]["secret_value"]) == (200, "kept")
+
+
+async def _an_ots_backend_waits_on_a_lock(db: asyncpg.Connection) -> None:
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ots'"
+        " AND wait_event_type = 'Lock'"
+    )
+    for _ in range(int(BOUND / 0.02)):
+        if await db.fetchval(waiting):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("no backend of the service came to wait on a lock")
