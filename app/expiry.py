@@ -17,7 +17,7 @@ from app.core.context import SYSTEM, Services
 from app.keys import EXPIRY_TASK, SERVICES, SETTINGS
 from app.metrics import SECRETS_EXPIRED, SWEEP_BATCHES, SWEEPS, SWEPT_ROWS
 from app.store import expiry as store
-from app.store.db import StoreUnavailable
+from app.store.db import ROLLED_BACK, StoreUnavailable
 from app.store.expiry import START, Purged, purge_stale
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ async def _expire_batch(svc: Services, batch: int, since: datetime) -> tuple[int
         found = await store.expired(db, batch, since)
         if not found.secret_ids:
             return 0, 0, since
-        events = [caused_by(SYSTEM, "secret.expired", receipt_ref=r) for r in found.receipt_ids]
+        events = _expiries(found.receipt_ids)
         try:
             await svc.chains.write_batch(
                 db, svc.audit_key, store.PURGE_EXPIRED, [found.secret_ids], events
@@ -69,14 +69,8 @@ async def _expire_batch(svc: Services, batch: int, since: datetime) -> tuple[int
 
 # What makes the batch statement roll back while the database is fine: its guard (a row
 # another sweeper took, a receipt no longer open, the chain head moved), a clash on the
-# chain's sequence, a deadlock, a lock or statement timeout.
-NOT_MADE_WHOLE = (
-    asyncpg.SerializationError,
-    asyncpg.UniqueViolationError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.LockNotAvailableError,
-    asyncpg.QueryCanceledError,
-)
+# chain's sequence, or what any statement can meet (ROLLED_BACK).
+NOT_MADE_WHOLE = (asyncpg.SerializationError, asyncpg.UniqueViolationError, *ROLLED_BACK)
 
 
 async def _expire_in_transaction(
@@ -88,9 +82,12 @@ async def _expire_in_transaction(
     from this process's, so requests here never wait on the head it holds until commit."""
     async with svc.chains.reserved() as part, svc.store.transaction() as tx:
         gone, expired, upto = await store.purge_secrets(tx, batch, since)
-        events = [caused_by(SYSTEM, "secret.expired", receipt_ref=ref) for ref in expired]
-        await audit.record(tx, svc.audit_key, events, part=part)
+        await audit.record(tx, svc.audit_key, _expiries(expired), part=part)
     return gone, len(expired), upto
+
+
+def _expiries(receipt_ids: list[bytes]) -> list[audit.Event]:
+    return [caused_by(SYSTEM, "secret.expired", receipt_ref=ref) for ref in receipt_ids]
 
 
 async def _delete_receipts(svc: Services, batch: int) -> int:

@@ -99,6 +99,9 @@ BAD: dict[str, Callable[[str], Headers]] = {
     "empty token": lambda _: basic(A, ""),
     "scheme only": lambda _: raw("Basic"),
     "not utf-8": lambda _: raw("Basic " + base64.b64encode(b"\xff:\xfe").decode()),
+    # PostgreSQL text cannot hold NUL: the name was looked up and gave a 500.
+    "NUL in the name": lambda token: basic("a\x00b@example.com", token),
+    "NUL in the token": lambda token: basic(A, token + "\x00"),
     "other scheme": lambda _: raw("Bearer x"),
 }
 

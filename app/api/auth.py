@@ -37,6 +37,7 @@ def _basic(header: str) -> tuple[str, str] | None:
     except (binascii.Error, ValueError):
         return None
     custid, sep, token = decoded.partition(":")
-    if not (sep and custid and token):
+    # NUL: no account name or token holds one, and PostgreSQL text cannot (a 500 before).
+    if not (sep and custid and token) or "\x00" in decoded:
         return None
     return custid, token

@@ -25,7 +25,7 @@ from app.core.gather import Gather, Outcome, Runner
 from app.metrics import GROUP_COMMIT_ALONE
 from app.store.audit import EVENT_ONLY, Audited
 from app.store.batched import BATCHED, Batched
-from app.store.db import Store, StoreUnavailable, as_columns
+from app.store.db import ROLLED_BACK, Store, StoreUnavailable, as_columns
 
 Rows = list[asyncpg.Record]
 
@@ -115,7 +115,4 @@ class GroupCommit:
 def _rolled_back(exc: StoreUnavailable) -> bool:
     """A timeout inside the statement (a lock, statement_timeout) or a deadlock:
     PostgreSQL rolled it back, so nothing of the batch was made."""
-    return isinstance(
-        exc.__cause__,
-        asyncpg.LockNotAvailableError | asyncpg.QueryCanceledError | asyncpg.DeadlockDetectedError,
-    )
+    return isinstance(exc.__cause__, ROLLED_BACK)

@@ -22,7 +22,7 @@ def _text_of(header: str | None) -> str | None:
     not UTF-8 over as lone surrogates, which no UTF-8 encoder takes: one such User-Agent
     would fail its request, and every request batched with it (group commit), with a 500.
     Control characters go too: the trail is read in terminals and spreadsheets."""
-    if header is None:
-        return None
+    if header is None or (header.isascii() and header.isprintable()):
+        return header  # nearly every request: nothing to clean, no copy made
     text = header.encode("utf-8", "replace").decode("utf-8")
     return "".join(c if c.isprintable() else "\ufffd" for c in text)

@@ -38,6 +38,16 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+# What PostgreSQL ends by rolling the statement back, the database itself being fine: a
+# lock or statement timeout, a deadlock. A batch that met one made nothing, so its
+# changes can go one by one (app/core/batches.py, app/expiry.py).
+ROLLED_BACK = (
+    asyncpg.LockNotAvailableError,
+    asyncpg.QueryCanceledError,
+    asyncpg.DeadlockDetectedError,
+)
+
+
 # A connection found dead usually means all of them are (a failover, a restart, an admin
 # killing backends): the pool's other idle connections are replaced on their next
 # checkout, not each found dead by a request of its own. With 10 pooled connections, a
