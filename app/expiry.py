@@ -56,7 +56,7 @@ async def _expire_batch(svc: Services, batch: int, since: datetime) -> tuple[int
         events = _expiries(found.receipt_ids)
         try:
             await svc.chains.write_batch(
-                db, svc.audit_key, store.PURGE_EXPIRED, [found.secret_ids], events
+                db, svc.audit_key, store.PURGE_EXPIRED, [found.secret_ids, found.tids], events
             )
         except NOT_MADE_WHOLE:
             pass  # rolled back: nothing purged; the transactional way decides each row

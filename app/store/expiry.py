@@ -45,28 +45,36 @@ SELECT gone.receipt_id, gone.expires_at, marked.id IS NOT NULL AS marked
 # one, or a receipt no longer open, aborts it whole, and the batch goes the transactional
 # way above. Expired rows are never revealed or burned (every query checks expires_at),
 # so between the two statements only another sweeper can take them.
+#
+# Rows are found again by where the read saw them (ctid), checked against their id: a
+# slot reused since then fails the check, and the batch goes the transactional way. That
+# saves two primary-key lookups a row. Every join is a lookup by key driven by the
+# batch: the plan PostgreSQL caches after five runs guesses ten rows for the batch, and
+# on that guess it had joined `gone` to `input` by reading all of `input` for each row,
+# 4,000,000 comparisons a batch of 2,000 (tests/test_sweeper_plan.py; bench/FINDINGS.md).
 EXPIRED = """
-SELECT id, receipt_id, expires_at FROM secrets WHERE expires_at <= now() AND expires_at >= $2
+SELECT id, ctid, receipt_id, expires_at FROM secrets WHERE expires_at <= now() AND expires_at >= $2
  ORDER BY expires_at LIMIT $1
 """
 
 PURGE_EXPIRED = audited_batch(
     f"""
 locked AS (
-    SELECT id FROM secrets WHERE id IN (SELECT secret_id FROM input) AND expires_at <= now()
-       FOR UPDATE SKIP LOCKED
+    SELECT s.ctid, input.ord FROM input JOIN secrets s ON s.ctid = input.tid AND s.id = input.id
+     WHERE s.expires_at <= now()
+       FOR UPDATE OF s SKIP LOCKED
 ), gone AS (
-    DELETE FROM secrets s USING locked WHERE s.id = locked.id
-    RETURNING s.id, s.receipt_id, s.expires_at
+    DELETE FROM secrets s USING locked WHERE s.ctid = locked.ctid
+    RETURNING s.id, s.receipt_id, s.expires_at, locked.ord
 ), {guesses_dropped("gone")}, work AS (
     UPDATE receipts r
        SET state = 'expired', expired_at = gone.expires_at, share_key_sealed = NULL,
            updated_at = now()
-      FROM gone JOIN input ON input.secret_id = gone.id
+      FROM gone
      WHERE r.id = gone.receipt_id AND r.state = 'new'
-    RETURNING input.ord
+    RETURNING gone.ord
 )""",  # noqa: S608  # constants only
-    (("secret_id", "bytea"),),
+    (("id", "bytea"), ("tid", "tid")),
 )
 
 # A receipt whose secret is still there waits for it: deleting the receipt would take the
@@ -124,6 +132,7 @@ class Expired:
     """A batch of expired secrets as read, before anything is purged."""
 
     secret_ids: list[bytes]
+    tids: list[tuple[int, int]]  # where each was (block, item): asyncpg's tid
     receipt_ids: list[bytes]
     upto: datetime  # where the next batch starts
 
@@ -132,6 +141,7 @@ async def expired(db: Db, batch: int, since: datetime) -> Expired:
     rows = await db.fetch(EXPIRED, batch, since)
     return Expired(
         [row["id"] for row in rows],
+        [row["ctid"] for row in rows],
         [row["receipt_id"] for row in rows],
         max((row["expires_at"] for row in rows), default=since),
     )
