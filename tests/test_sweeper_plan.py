@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
+import pytest
 
-from app.store.expiry import PURGE_EXPIRED
+from app.store.expiry import PURGE_EXPIRED, PURGE_SECRETS
 
 # Scans that read a whole CTE, unnested array or table: as a nested loop's inner side,
 # read once per outer row.
@@ -78,11 +79,14 @@ SELECT sha256(int8send(k)), sha256(int8send(-k)), 1, '\\x00', 1, now() + interva
 """  # noqa: S608  # constants only
 
 
-async def test_the_purge_has_no_loop_over_its_whole_batch(db: asyncpg.Connection) -> None:
+@pytest.mark.parametrize("statement", [PURGE_EXPIRED, PURGE_SECRETS], ids=["batch", "fallback"])
+async def test_a_purge_has_no_loop_over_its_whole_batch(
+    db: asyncpg.Connection, statement: str
+) -> None:
     await db.execute(RECEIPTS)
     await db.execute(SECRETS)
     await db.execute("ANALYZE receipts, secrets, passphrase_attempts, passphrase_lockouts")
-    plan = await generic_plan(db, PURGE_EXPIRED)
+    plan = await generic_plan(db, statement)
     assert list(quadratic_loops(plan)) == []
 
 
