@@ -72,12 +72,21 @@ def _lag(data: dict[str, Any]) -> str:
 
 def _sweeper(data: dict[str, Any]) -> str:
     x = data["extra"]
+    text = _swept(x, "the saturating lifecycle load")
+    if "paced" in x:
+        text += " " + _swept(x["paced"], "the paced lifecycle load (bench/sweeper.py)")
+    return (
+        text
+        + " Rows: each load before its backlog, then during the sweep.\n\n"
+        + runs_table(data["runs"])
+    )
+
+
+def _swept(x: dict[str, Any], load: str) -> str:
     done = "all of them" if x["left"] == 0 else f"{x['left']:,} still left when the window closed"
     return (
-        f"{x['expired_rows']:,} expired secrets (their receipts still live), swept while the "
-        f"lifecycle load ran: **{x['rows_per_second']:,.0f} rows/s** over {x['seconds']:.0f} s, "
-        f"{done}. First row: the load before the backlog; second: during the sweep.\n\n"
-        + runs_table(data["runs"])
+        f"{x['expired_rows']:,} expired secrets (their receipts still live), swept while "
+        f"{load} ran: **{x['rows_per_second']:,.0f} rows/s** over {x['seconds']:.0f} s, {done}."
     )
 
 

@@ -31,8 +31,12 @@ def reveal_paths(pairs: list[tuple[str, str]]) -> list[str]:
     return [f"/api/v2/secret/{share}/reveal" for share, _ in pairs]
 
 
-def lifecycle() -> Workload:
-    return Workload("lifecycle", "lifecycle", env={"BENCH_BODY": conceal_body()})
+def lifecycle(pause_ms: int | None = None) -> Workload:
+    """`pause_ms`: each connection pauses before each request (a load below saturation)."""
+    if pause_ms is None:
+        return Workload("lifecycle", "lifecycle", env={"BENCH_BODY": conceal_body()})
+    env = {"BENCH_BODY": conceal_body(), "BENCH_PAUSE_MS": str(pause_ms)}
+    return Workload("lifecycle paced", "lifecycle", env=env)
 
 
 def mixed(reads: Path) -> Workload:
