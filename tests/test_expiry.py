@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from typing import Any
 
 import asyncpg
+import pytest
 from prometheus_client import REGISTRY
 from pytest_aiohttp import AiohttpClient
 
@@ -13,6 +16,7 @@ from app.core import trail
 from app.expiry import sweep
 from app.keys import SERVICES
 from app.server import create_app
+from app.store import expiry as store
 from tests.conftest import make_settings
 from tests.factories import Client, burn, conceal, get, reveal
 
@@ -191,6 +195,31 @@ async def test_a_batch_the_statement_cannot_purge_whole_goes_the_transactional_w
     assert (_batches("statement") - before[0], _batches("transaction") - before[1]) == (0, 1)
     assert await db.fetchval("SELECT count(*) FROM secrets") == 0
     assert await db.fetchval(EXPIRY_EVENTS) - earlier == 2
+    assert (await trail.verify(client.app[SERVICES]))[1] is None
+
+
+async def test_a_row_not_where_the_read_saw_it_sends_the_batch_the_transactional_way(
+    client: Client, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if two slots had been reused between the read and the purge: the statement finds
+    # other rows there (their ids differ), purges nothing, and the transaction does it.
+    for n in range(3):
+        await conceal(client, f"v{n}")
+    await db.execute(EXPIRE_SECRETS)
+    read = store.expired
+
+    async def misplaced(*args: Any) -> store.Expired:
+        found = await read(*args)
+        return dataclasses.replace(found, tids=found.tids[::-1])
+
+    monkeypatch.setattr(store, "expired", misplaced)
+    before = _batches("statement"), _batches("transaction")
+    earlier = await db.fetchval(EXPIRY_EVENTS)
+    purged = await sweep(client.app[SERVICES], batch=10)
+    assert (purged.secrets, purged.receipts_expired) == (3, 3)
+    assert (_batches("statement") - before[0], _batches("transaction") - before[1]) == (0, 1)
+    assert await db.fetchval("SELECT count(*) FROM secrets") == 0
+    assert await db.fetchval(EXPIRY_EVENTS) - earlier == 3
     assert (await trail.verify(client.app[SERVICES]))[1] is None
 
 

@@ -67,7 +67,9 @@ receipt AS (
 # burn, a receipt claimed): it skips the secret, falls short of a change and is made one
 # by one, so only that member waits and no lock holds up the rest of the batch. A secret
 # twice in a batch falls short the same way (its receipt is closed once, for one of the
-# two): alone, the second consume finds nothing.
+# two): alone, the second consume finds nothing. `gone JOIN input` may become a nested
+# loop over `input` under a generic plan (tests/test_sweeper_plan.py); a batch is at most
+# core.gather.MAX_BATCH (64) members, so at most 4,096 pairs.
 CONSUME_MANY = audited_batch(
     f"""
 locked AS (

@@ -48,10 +48,12 @@ SELECT gone.receipt_id, gone.expires_at, marked.id IS NOT NULL AS marked
 #
 # Rows are found again by where the read saw them (ctid), checked against their id: a
 # slot reused since then fails the check, and the batch goes the transactional way. That
-# saves two primary-key lookups a row. Every join is a lookup by key driven by the
-# batch: the plan PostgreSQL caches after five runs guesses ten rows for the batch, and
-# on that guess it had joined `gone` to `input` by reading all of `input` for each row,
-# 4,000,000 comparisons a batch of 2,000 (tests/test_sweeper_plan.py; bench/FINDINGS.md).
+# saves two primary-key lookups a row, and relies on secrets never being updated (a row
+# keeps its place for life); an update would send every batch it met the slow way.
+# Every join is a lookup by key driven by the batch: the plan PostgreSQL caches after
+# five runs guesses ten rows for the batch, and on that guess it had joined `gone` to
+# `input` by reading all of `input` for each row, 4,000,000 comparisons a batch of 2,000
+# (tests/test_sweeper_plan.py; bench/FINDINGS.md, fifth round).
 EXPIRED = """
 SELECT id, ctid, receipt_id, expires_at FROM secrets WHERE expires_at <= now() AND expires_at >= $2
  ORDER BY expires_at LIMIT $1

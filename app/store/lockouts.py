@@ -49,8 +49,9 @@ DELETE FROM passphrase_attempts
 def guesses_dropped(gone: str) -> str:
     """CTE definitions that delete the attempts and lockouts of the secrets `gone` (a CTE
     with their `id`s) removed, in the same statement. Every statement that removes a
-    secret has them, in place of a cascade: migration 0009. By key whatever the plan: as a
-    join, a generic plan may read all of `gone` for each guess (tests/test_sweeper_plan.py)."""
+    secret has them, in place of a cascade: migration 0009. Looked up by key, not joined:
+    a generic plan may join by reading all of `gone` for each guess; an array of keys goes
+    through the index on any table of real size (tests/test_sweeper_plan.py)."""
     return f"""attempts_dropped AS (
     DELETE FROM passphrase_attempts WHERE secret_id = ANY(ARRAY(SELECT id FROM {gone}))
 ), lockouts_dropped AS (
