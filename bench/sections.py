@@ -76,9 +76,8 @@ def _sweeper(data: dict[str, Any]) -> str:
     if "paced" in x:
         text += " " + _swept(x["paced"], "the paced lifecycle load (bench/sweeper.py)")
     return (
-        text
-        + " Rows: each load before its backlog, then during the sweep.\n\n"
-        + runs_table(data["runs"])
+        text + " Rows: each load before its backlog, then during the sweep (lifecycles/s in the"
+        " req/s column).\n\n" + runs_table(data["runs"])
     )
 
 

@@ -26,7 +26,8 @@ def median(runs: Sequence[Run], value: Callable[[Run], float]) -> float:
 
 def rate(run: Run) -> float:
     """Requests per second; for a lifecycle, lifecycles per second."""
-    return run.rps / STEPS.get(run.system, 1) if run.workload == "lifecycle" else run.rps
+    lifecycle = run.workload.startswith("lifecycle")  # paced too
+    return run.rps / STEPS.get(run.system, 1) if lifecycle else run.rps
 
 
 def paired_ratio(groups: dict[Key, list[Run]], mine: Key, other: Key) -> float | None:
