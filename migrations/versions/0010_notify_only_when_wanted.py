@@ -29,63 +29,47 @@ WANTED = "NOT disabled AND (notify_sender OR webhook_url IS NOT NULL)"
 
 INDEX = f"CREATE INDEX ix_customers_notified ON customers (custid) WHERE {WANTED}"
 
-# 0007's statement, behind the check; migrations stay as they were run, so it is repeated.
-ENQUEUE_ROWS = f"""
-CREATE OR REPLACE FUNCTION ots_notify_enqueue_rows() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
+# 0007's statement: migrations stay as they were run, so it is repeated here.
+ENQUEUE = f"""
+    INSERT INTO notifications (event_id, channel, event, receipt_ref, secret_shortkey,
+                               custid, occurred_at)
+    SELECT md5('ots.event/' || e.id)::uuid, wanted.channel, e.event, e.receipt_ref,
+           r.secret_shortkey, c.custid, e.at
+      FROM new_events e
+      JOIN receipts r ON r.id = e.receipt_ref
+      JOIN customers c ON c.custid = r.custid AND NOT c.disabled
+     CROSS JOIN LATERAL (
+           VALUES (1, 'webhook', c.webhook_url IS NOT NULL),
+                  (2, 'email', c.notify_sender
+                               AND e.event IN ('secret.revealed', 'secret.expired'))
+           ) AS wanted(n, channel, yes)
+     WHERE e.event IN {EVENTS} AND e.outcome = 'success' AND wanted.yes
+     ORDER BY e.id, wanted.n;"""  # noqa: S608  # constants only
+
+# Now behind the check; downgrade() puts 0007's back.
+CHECK = f"""
     IF NOT EXISTS (SELECT FROM customers WHERE {WANTED}) THEN
         RETURN NULL;
-    END IF;
-    INSERT INTO notifications (event_id, channel, event, receipt_ref, secret_shortkey,
-                               custid, occurred_at)
-    SELECT md5('ots.event/' || e.id)::uuid, wanted.channel, e.event, e.receipt_ref,
-           r.secret_shortkey, c.custid, e.at
-      FROM new_events e
-      JOIN receipts r ON r.id = e.receipt_ref
-      JOIN customers c ON c.custid = r.custid AND NOT c.disabled
-     CROSS JOIN LATERAL (
-           VALUES (1, 'webhook', c.webhook_url IS NOT NULL),
-                  (2, 'email', c.notify_sender
-                               AND e.event IN ('secret.revealed', 'secret.expired'))
-           ) AS wanted(n, channel, yes)
-     WHERE e.event IN {EVENTS} AND e.outcome = 'success' AND wanted.yes
-     ORDER BY e.id, wanted.n;
-    RETURN NULL;
-END
-$$
-"""  # noqa: S608  # constants only
+    END IF;"""
 
-# 0007's, to go back to.
-ENQUEUE_ROWS_0007 = f"""
+
+def _function(body: str) -> str:
+    return f"""
 CREATE OR REPLACE FUNCTION ots_notify_enqueue_rows() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO notifications (event_id, channel, event, receipt_ref, secret_shortkey,
-                               custid, occurred_at)
-    SELECT md5('ots.event/' || e.id)::uuid, wanted.channel, e.event, e.receipt_ref,
-           r.secret_shortkey, c.custid, e.at
-      FROM new_events e
-      JOIN receipts r ON r.id = e.receipt_ref
-      JOIN customers c ON c.custid = r.custid AND NOT c.disabled
-     CROSS JOIN LATERAL (
-           VALUES (1, 'webhook', c.webhook_url IS NOT NULL),
-                  (2, 'email', c.notify_sender
-                               AND e.event IN ('secret.revealed', 'secret.expired'))
-           ) AS wanted(n, channel, yes)
-     WHERE e.event IN {EVENTS} AND e.outcome = 'success' AND wanted.yes
-     ORDER BY e.id, wanted.n;
+BEGIN{body}
     RETURN NULL;
 END
 $$
-"""  # noqa: S608  # constants only
+"""
 
 
 def upgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
     op.execute(INDEX)
-    op.execute(ENQUEUE_ROWS)
+    op.execute(_function(CHECK + ENQUEUE))
 
 
 def downgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
-    op.execute(ENQUEUE_ROWS_0007)
+    op.execute(_function(ENQUEUE))
     op.execute("DROP INDEX ix_customers_notified")
