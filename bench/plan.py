@@ -13,8 +13,8 @@ class Plan:
     concurrencies: tuple[int, ...]
     reps: int  # interleaved repetitions; ratios are medians over them
     live_rows: int  # size: the large table
-    expired_rows: int  # sweeper: the backlog
-    sweep_window: float  # sweeper: longest load run while it drains
+    expired_rows: int  # sweeper: the backlog (of each of its two drains)
+    sweep_window: float  # sweeper: longest load run while a backlog drains
     rss_seconds: float  # rss: the long run, in segments of
     rss_segment: float
     quick: bool = False

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from app.store.expiry import PURGE_EXPIRED, PURGE_SECRETS
+from app.store.expiry import PURGE_EXPIRED, PURGE_RECEIPTS, PURGE_SECRETS
 
 # Scans that read a whole CTE, unnested array or table: as a nested loop's inner side,
 # read once per outer row.
@@ -90,7 +90,11 @@ SELECT sha256(int8send(k)), sha256(int8send(-k)), 1, '\\x00', 1, now() + interva
 """  # noqa: S608  # constants only
 
 
-@pytest.mark.parametrize("statement", [PURGE_EXPIRED, PURGE_SECRETS], ids=["batch", "fallback"])
+@pytest.mark.parametrize(
+    "statement",
+    [PURGE_EXPIRED, PURGE_SECRETS, PURGE_RECEIPTS],
+    ids=["batch", "fallback", "receipts"],
+)
 async def test_a_purge_has_no_loop_over_its_whole_batch(
     db: asyncpg.Connection, statement: str
 ) -> None:
