@@ -162,10 +162,11 @@ class Settings:
     # How many argon2id computations may run at once (each holds memlimit bytes, 19 MiB).
     passphrase_workers: int = 2
     expiry_interval: float = 10.0
-    # Rows per batch, under the lifecycle load (bench sweeper, a million expired rows):
-    # 500, 11,690 and 11,946 rows/s with the load's p99 at 81 and 92 ms; 2,000, 16,672
-    # and 15,741 rows/s at 81 and 89 ms; 5,000, 18,083 rows/s but 118 ms, as each batch's
-    # hashing holds the event loop longer.
+    # Rows per batch, under the lifecycle load (bench sweeper, a million expired rows,
+    # fourth round): 500, 11,690 and 11,946 rows/s with the load's p99 at 81 and 92 ms;
+    # 2,000, 16,672 and 15,741 rows/s at 81 and 89 ms; 5,000, 18,083 rows/s but 118 ms.
+    # A batch holds the event loop for its hashing and encoding: a median of 5 ms at 500
+    # rows, 19 ms at 2,000 (asyncio debug mode, bench/FINDINGS.md fifth round).
     expiry_batch: int = 2000
     ready_timeout: float = 1.0  # how long /readyz waits for PostgreSQL
     shutdown_timeout: float = 20.0  # how long SIGTERM waits for requests in flight

@@ -117,6 +117,27 @@ async def test_the_batch_finds_its_rows_where_the_read_saw_them(db: asyncpg.Conn
     assert ("Index Scan", "receipts") in found or ("Bitmap Heap Scan", "receipts") in found
 
 
+# A guessing campaign's worth of failed attempts, spread over the secrets.
+ATTEMPTS = f"""
+INSERT INTO passphrase_attempts (pending, secret_id, client_ref)
+SELECT false, sha256(int8send(k % {ROWS} + 1)), sha256(int8send(k))
+  FROM generate_series(1, {ROWS}) k
+"""  # noqa: S608  # constants only
+
+
+async def test_a_purge_deletes_guesses_by_key_when_there_are_many(
+    db: asyncpg.Connection,
+) -> None:
+    await db.execute(RECEIPTS)
+    await db.execute(SECRETS)
+    await db.execute(ATTEMPTS)
+    await db.execute("ANALYZE receipts, secrets, passphrase_attempts")
+    found = set(scans(await generic_plan(db, PURGE_EXPIRED)))
+    assert ("Seq Scan", "passphrase_attempts") not in found
+    read = {kind for kind, table in found if table == "passphrase_attempts"} - {"ModifyTable"}
+    assert read <= {"Index Scan", "Bitmap Heap Scan"}
+
+
 def test_the_check_finds_such_a_loop() -> None:
     def scan(kind: str, alias: str) -> dict[str, Any]:
         return {"Node Type": kind, "Alias": alias, "CTE Name": alias}

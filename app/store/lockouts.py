@@ -50,8 +50,8 @@ def guesses_dropped(gone: str) -> str:
     """CTE definitions that delete the attempts and lockouts of the secrets `gone` (a CTE
     with their `id`s) removed, in the same statement. Every statement that removes a
     secret has them, in place of a cascade: migration 0009. Looked up by key, not joined:
-    a generic plan may join by reading all of `gone` for each guess; an array of keys goes
-    through the index on any table of real size (tests/test_sweeper_plan.py)."""
+    a generic plan may join by reading all of `gone` for each guess; the array of keys
+    goes through the index once guesses are many (tests/test_sweeper_plan.py)."""
     return f"""attempts_dropped AS (
     DELETE FROM passphrase_attempts WHERE secret_id = ANY(ARRAY(SELECT id FROM {gone}))
 ), lockouts_dropped AS (
