@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -53,16 +54,17 @@ async def _expire_batch(svc: Services, batch: int, since: datetime) -> tuple[int
         found = await store.expired(db, batch, since)
         if not found.secret_ids:
             return 0, 0, since
-        events = _expiries(found.receipt_ids)
+        columns = [found.secret_ids, found.tids]
         try:
-            await svc.chains.write_batch(
-                db, svc.audit_key, store.PURGE_EXPIRED, [found.secret_ids, found.tids], events
+            await svc.chains.write_alike(
+                db, svc.audit_key, store.PURGE_EXPIRED, columns, EXPIRY, found.receipt_ids
             )
         except NOT_MADE_WHOLE:
             pass  # rolled back: nothing purged; the transactional way decides each row
         else:
             SWEEP_BATCHES.labels("statement").inc()
-            return len(events), len(events), found.upto
+            count = len(found.secret_ids)
+            return count, count, found.upto
     SWEEP_BATCHES.labels("transaction").inc()
     return await _expire_in_transaction(svc, batch, since)
 
@@ -86,8 +88,12 @@ async def _expire_in_transaction(
     return gone, len(expired), upto
 
 
+# Every expiry's event but for its receipt.
+EXPIRY = caused_by(SYSTEM, "secret.expired")
+
+
 def _expiries(receipt_ids: list[bytes]) -> list[audit.Event]:
-    return [caused_by(SYSTEM, "secret.expired", receipt_ref=ref) for ref in receipt_ids]
+    return [dataclasses.replace(EXPIRY, receipt_ref=ref) for ref in receipt_ids]
 
 
 async def _delete_receipts(svc: Services, batch: int) -> int:

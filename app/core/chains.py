@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from app.core.audit import PARTITIONS, Event, chained
+from app.core.audit import PARTITIONS, Event, chained, chained_alike, shared_fields
 from app.metrics import AUDIT_HEAD_MOVED
 from app.store import audit as store
 from app.store.audit import Audited
@@ -120,6 +120,29 @@ class Chains:
             rows = chained(key, part, head, datetime.now(UTC), events)
             result = await db.fetch(sql, *columns, *store.batch_args(head, rows))
             self._heads[part] = (rows[-1].seq, rows[-1].chain_hash)
+            return result
+
+    async def write_alike(
+        self,
+        db: Db,
+        key: bytes,
+        sql: str,
+        columns: Sequence[object],
+        like: Event,
+        receipt_refs: Sequence[bytes | None],
+    ) -> list[asyncpg.Record]:
+        """write_batch() for an audited_batch(alike=True) statement: an event per element
+        of `receipt_refs`, each `like` but for its receipt."""
+        part = self._pick()
+        async with self._locks[part]:
+            head = self._heads.pop(part, None)
+            if head is None:
+                head = await store.read_head(db, part)
+            at = datetime.now(UTC)
+            hashes = chained_alike(key, part, head, at, like, receipt_refs)
+            args = store.alike_args(part, head, at, shared_fields(like), receipt_refs, hashes)
+            result = await db.fetch(sql, *columns, *args)
+            self._heads[part] = (head[0] + len(hashes), hashes[-1])
             return result
 
     def bound(self, db: Db, key: bytes, event: Event) -> Audited:
