@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 async def sweep(svc: Services, batch: int) -> Purged:
     """Purge in batches until a batch comes back short, so a backlog drains in one pass:
-    first the expired secrets, each expiry recorded, then the receipts past their life.
+    first the expired secrets, each expiry recorded (their receipts read as expired from
+    then on, store.expiry), then the receipts past their life.
     A receipt outlives its secret (twice its TTL), and one whose secret is still there (a
     pass skips rows other sweepers hold) waits for it: a receipt's deletion takes nothing
     unrecorded with it."""
@@ -44,8 +45,8 @@ async def sweep(svc: Services, batch: int) -> Purged:
 
 
 async def _expire_batch(svc: Services, batch: int, since: datetime) -> tuple[int, int, datetime]:
-    """One batch of expired secrets from `since`: how many went, how many receipts were
-    marked expired (each with its event), and where the next batch starts.
+    """One batch of expired secrets from `since`: how many went, how many expiries were
+    recorded (one each), and where the next batch starts.
 
     Why two statements and no transaction: under load every round trip of the sweeper
     waits its turn on the event loop behind the requests, so the round trips a batch
@@ -70,7 +71,7 @@ async def _expire_batch(svc: Services, batch: int, since: datetime) -> tuple[int
 
 
 # What makes the batch statement roll back while the database is fine: its guard (a row
-# another sweeper took, a receipt no longer open, the chain head moved), a clash on the
+# another sweeper took, a row not where the read saw it, the chain head moved), a clash on the
 # chain's sequence, or what any statement can meet (ROLLED_BACK).
 NOT_MADE_WHOLE = (asyncpg.SerializationError, asyncpg.UniqueViolationError, *ROLLED_BACK)
 
@@ -79,13 +80,13 @@ async def _expire_in_transaction(
     svc: Services, batch: int, since: datetime
 ) -> tuple[int, int, datetime]:
     """_expire_batch the way that takes whatever it can: rows another sweeper holds are
-    skipped (they lie behind the cursor; the next pass takes them), and a secret whose
-    receipt is no longer open goes without an event. Its events go on a chain reserved
-    from this process's, so requests here never wait on the head it holds until commit."""
+    skipped (they lie behind the cursor; the next pass takes them). Its events go on a
+    chain reserved from this process's, so requests here never wait on the head it holds
+    until commit."""
     async with svc.chains.reserved() as part, svc.store.transaction() as tx:
-        gone, expired, upto = await store.purge_secrets(tx, batch, since)
+        expired, upto = await store.purge_secrets(tx, batch, since)
         await audit.record(tx, svc.audit_key, _expiries(expired), part=part)
-    return gone, len(expired), upto
+    return len(expired), len(expired), upto
 
 
 # Every expiry's event but for its receipt.

@@ -20,8 +20,22 @@ from app.store import expiry as store
 from tests.conftest import make_settings
 from tests.factories import Client, burn, conceal, get, reveal
 
-EXPIRE_SECRETS = "UPDATE secrets SET expires_at = now() - interval '1 second'"
-EXPIRE_OLDER = EXPIRE_SECRETS + " WHERE created_at < (SELECT max(created_at) FROM secrets)"  # noqa: S608
+
+def _expire(where: str = "") -> str:
+    """Secrets past their time, as if their TTL had run out: their receipts made that long
+    ago too, since a receipt whose secret is gone reads as expired only once its secret's
+    TTL has passed (before that, it was removed some other way)."""
+    return f"""
+    WITH aged AS (
+        UPDATE secrets SET expires_at = now() - interval '1 second' {where} RETURNING receipt_id
+    )
+    UPDATE receipts r SET created_at = now() - make_interval(secs => r.secret_ttl + 1)
+      FROM aged WHERE r.id = aged.receipt_id
+    """  # noqa: S608  # constants only
+
+
+EXPIRE_SECRETS = _expire()
+EXPIRE_OLDER = _expire("WHERE created_at < (SELECT max(created_at) FROM secrets)")
 EXPIRY_EVENTS = "SELECT count(*) FROM audit_events WHERE event = 'secret.expired'"
 EXPIRE_RECEIPTS = "UPDATE receipts SET expires_at = now() - interval '1 second'"
 
@@ -31,7 +45,6 @@ async def test_expired_secret_does_not_exist_anywhere(
 ) -> None:
     pair = await conceal(client, "late", ttl=3600)
     await db.execute(EXPIRE_SECRETS)
-    await db.execute("UPDATE receipts SET created_at = created_at - interval '3601 seconds'")
     status, _ = await get(client, f"/secret/{pair.secret_key}")
     assert status == 404
     status, _ = await reveal(client, pair.secret_key)
@@ -57,24 +70,28 @@ async def test_expired_receipt_is_unknown(client: Client, db: asyncpg.Connection
     assert status == 404
 
 
-async def test_sweep_reclaims_in_batches_and_marks_receipts(
+async def test_sweep_reclaims_in_batches_and_leaves_receipts_to_read_as_expired(
     client: Client, db: asyncpg.Connection
 ) -> None:
+    """The sweeper deletes secrets and leaves their receipts as they are (closing each was
+    a third of its work a row): a receipt whose secret is gone reads as expired, with no
+    link to the secret, until its own life ends."""
     expired = [await conceal(client, f"old {n}") for n in range(12)]
     alive = await conceal(client, "young")
-    keys = [p.receipt_key for p in expired]
     await db.execute(EXPIRE_OLDER)
+    untouched = await db.fetch("SELECT * FROM receipts ORDER BY id")
     purged = await sweep(client.app[SERVICES], batch=5)
     assert purged.secrets == 12
     assert purged.receipts_expired == 12
     assert await db.fetchval("SELECT count(*) FROM secrets") == 1
-    rows = await db.fetch(
-        "SELECT state, expired_at, share_key_sealed FROM receipts WHERE state = 'expired'"
-    )
-    assert len(rows) == 12
-    assert all(r["expired_at"] is not None and r["share_key_sealed"] is None for r in rows)
-    status, body = await get(client, f"/private/{keys[0]}")
-    assert (status, body["record"]["state"]) == (200, "expired")
+    assert await db.fetch("SELECT * FROM receipts ORDER BY id") == untouched
+    for pair in expired:
+        status, body = await get(client, f"/private/{pair.receipt_key}")
+        assert (status, body["record"]["state"]) == (200, "expired")
+        assert body["record"]["expired"] is not None
+        assert "secret_key" not in body["record"]
+        assert body["record"]["secret_state"] is None
+        assert body["record"]["share_path"] == "secret/"
     status, body = await reveal(client, alive.secret_key)
     assert status == 200
     assert body["record"]["secret_value"] == "young"
@@ -146,7 +163,6 @@ async def test_concurrent_sweepers_never_double_count(
     assert sum(r.secrets for r in results) == 2000
     assert sum(r.receipts_expired for r in results) == 2000
     assert await db.fetchval("SELECT count(*) FROM secrets") == 0
-    assert await db.fetchval("SELECT count(*) FROM receipts WHERE state = 'expired'") == 2000
     assert await db.fetchval(EXPIRY_EVENTS) - earlier == 2000
     twice = "SELECT count(*) - count(DISTINCT receipt_ref) FROM audit_events WHERE event = $1"
     assert await db.fetchval(twice, "secret.expired") == 0  # no receipt expired twice
@@ -177,24 +193,22 @@ async def test_a_batch_goes_in_one_audited_statement(
 async def test_a_batch_the_statement_cannot_purge_whole_goes_the_transactional_way(
     client: Client, db: asyncpg.Connection
 ) -> None:
-    # A secret whose receipt is no longer open (not reachable through the API; made by
-    # hand): the statement would not mark it, so it purges nothing and the transaction
-    # purges all three, recording an expiry for the two open ones only.
-    await conceal(client, "a")
-    await conceal(client, "b")
-    await conceal(client, "closed")
-    await db.execute(
-        "UPDATE receipts SET state = 'burned' WHERE id = "
-        "(SELECT receipt_id FROM secrets ORDER BY created_at DESC LIMIT 1)"
-    )
+    # A row someone holds: the statement would skip it, so it purges nothing, and the
+    # transaction purges the other two, each recorded; the next pass takes the third.
+    for n in range(3):
+        await conceal(client, f"v{n}")
     await db.execute(EXPIRE_SECRETS)
     before = _batches("statement"), _batches("transaction")
     earlier = await db.fetchval(EXPIRY_EVENTS)
-    purged = await sweep(client.app[SERVICES], batch=10)
-    assert (purged.secrets, purged.receipts_expired) == (3, 2)
+    async with db.transaction():
+        await db.execute("SELECT 1 FROM secrets ORDER BY created_at LIMIT 1 FOR UPDATE")
+        purged = await asyncio.wait_for(sweep(client.app[SERVICES], batch=10), 5)
+    assert (purged.secrets, purged.receipts_expired) == (2, 2)
     assert (_batches("statement") - before[0], _batches("transaction") - before[1]) == (0, 1)
-    assert await db.fetchval("SELECT count(*) FROM secrets") == 0
     assert await db.fetchval(EXPIRY_EVENTS) - earlier == 2
+    assert (await sweep(client.app[SERVICES], batch=10)).secrets == 1
+    assert await db.fetchval("SELECT count(*) FROM secrets") == 0
+    assert await db.fetchval(EXPIRY_EVENTS) - earlier == 3
     assert (await trail.verify(client.app[SERVICES]))[1] is None
 
 
@@ -228,14 +242,17 @@ async def test_background_task_sweeps(
 ) -> None:
     fast = make_settings(settings, expiry_interval=0.05)
     client = await aiohttp_client(create_app(fast))
-    await conceal(client, "soon gone")
+    pair = await conceal(client, "soon gone")
+    earlier = await db.fetchval(EXPIRY_EVENTS)
     await db.execute(EXPIRE_SECRETS)
     for _ in range(100):
         if await db.fetchval("SELECT count(*) FROM secrets") == 0:
             break
         await asyncio.sleep(0.05)
     assert await db.fetchval("SELECT count(*) FROM secrets") == 0
-    assert await db.fetchval("SELECT state FROM receipts") == "expired"
+    assert await db.fetchval(EXPIRY_EVENTS) - earlier == 1
+    status, body = await get(client, f"/private/{pair.receipt_key}")
+    assert (status, body["record"]["state"]) == (200, "expired")
 
 
 async def test_a_receipt_past_its_life_waits_for_its_secret_to_be_swept(

@@ -5,11 +5,16 @@ There is no cascade behind it (migration 0009), so each path is checked here."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from typing import Any
 
 import asyncpg
+import pytest
+from prometheus_client import REGISTRY
 
 from app.expiry import sweep
 from app.keys import SERVICES
+from app.store import expiry
 from tests.factories import Client, burn, conceal, reveal
 
 RIGHT = "correct-horse-1"
@@ -75,21 +80,31 @@ async def test_the_sweeper_takes_expired_secrets_guesses(
     assert [await db.fetchval(GUESSES, i) for i in (first, second, live)] == [0, 0, 3]
 
 
+def _transactional_batches() -> float:
+    sample = REGISTRY.get_sample_value("ots_sweeper_batches_total", {"path": "transaction"})
+    return sample or 0.0
+
+
 async def test_the_transactional_sweep_takes_guesses_too(
-    client: Client, db: asyncpg.Connection
+    client: Client, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, _, first = await _guessed(client, db, "one")
-    _, _, closed = await _guessed(client, db, "two")
-    # A receipt no longer open sends the batch the transactional way (tests/test_expiry.py).
-    await db.execute(
-        "UPDATE receipts SET state = 'burned' WHERE id = "
-        "(SELECT receipt_id FROM secrets WHERE id = $1)",
-        closed,
-    )
+    first_guessed = await _guessed(client, db, "one")
+    second_guessed = await _guessed(client, db, "two")
+    # Rows not where the read saw them send the batch the transactional way
+    # (tests/test_expiry.py).
+    read = expiry.expired
+
+    async def misplaced(*args: Any) -> expiry.Expired:
+        found = await read(*args)
+        return dataclasses.replace(found, tids=found.tids[::-1])
+
+    monkeypatch.setattr(expiry, "expired", misplaced)
     await db.execute("UPDATE secrets SET expires_at = now() - interval '1 second'")
+    transactional = _transactional_batches()
     purged = await sweep(client.app[SERVICES], batch=10)
-    assert (purged.secrets, purged.receipts_expired) == (2, 1)
-    assert [await db.fetchval(GUESSES, i) for i in (first, closed)] == [0, 0]
+    assert (purged.secrets, purged.receipts_expired) == (2, 2)
+    assert _transactional_batches() - transactional == 1
+    assert [await db.fetchval(GUESSES, g[2]) for g in (first_guessed, second_guessed)] == [0, 0]
 
 
 async def test_a_guess_committed_while_a_reveal_waits_goes_at_the_next_sweep(

@@ -108,13 +108,14 @@ async def test_a_purge_has_no_loop_over_its_whole_batch(
 
 
 async def test_the_batch_finds_its_rows_where_the_read_saw_them(db: asyncpg.Connection) -> None:
-    """The shape the test above relies on: the batch's rows looked up by ctid."""
+    """The shape the test above relies on: the batch's rows looked up by ctid, and the
+    receipts not touched at all (they read as expired once their secret is gone)."""
     await db.execute(RECEIPTS)
     await db.execute(SECRETS)
     await db.execute("ANALYZE receipts, secrets")
     found = set(scans(await generic_plan(db, PURGE_EXPIRED)))
     assert ("Tid Scan", "secrets") in found
-    assert ("Index Scan", "receipts") in found or ("Bitmap Heap Scan", "receipts") in found
+    assert not {table for _, table in found} & {"receipts"}
 
 
 # A guessing campaign's worth of failed attempts, spread over the secrets.

@@ -16,6 +16,15 @@ from app.store.lockouts import guesses_dropped
 # oldest, a pass through a backlog re-read all of them each time (14,000 rows/s at
 # batches of 500, against 20,000 from the cursor). Rows a batch skipped (SKIP LOCKED)
 # lie behind the cursor: the next pass, which starts from the beginning, takes them.
+#
+# The receipts are left as they are: a receipt whose secret is gone reads as expired
+# (secrets.RECEIPT_VIEW derives it, so no reader waits for the sweeper), and its sealed
+# share key, which only the receipt's key opens, leads to nothing once the secret is gone;
+# it goes with the receipt at the end of the receipt's life. Closing each receipt here
+# was a third of PostgreSQL's work a row and half its WAL (bench/FINDINGS.md, sixth round).
+# A secret is there only while its receipt is open (a reveal or burn closes the receipt
+# in the statement that deletes the secret), so each secret removed here is one expiry,
+# and its event is recorded in the same statement or transaction.
 PURGE_SECRETS = f"""
 WITH doomed AS (
     SELECT id FROM secrets WHERE expires_at <= now() AND expires_at >= $2
@@ -25,26 +34,17 @@ gone AS (
     DELETE FROM secrets s USING doomed WHERE s.id = doomed.id
     RETURNING s.id, s.receipt_id, s.expires_at
 ),
-{guesses_dropped("gone")},
-marked AS (
-    UPDATE receipts r
-       SET state = 'expired', expired_at = gone.expires_at, share_key_sealed = NULL,
-           updated_at = now()
-      FROM gone
-     WHERE r.id = gone.receipt_id AND r.state = 'new'
-    RETURNING r.id
-)
-SELECT gone.receipt_id, gone.expires_at, marked.id IS NOT NULL AS marked
-  FROM gone LEFT JOIN marked ON marked.id = gone.receipt_id
+{guesses_dropped("gone")}
+SELECT receipt_id, expires_at FROM gone
 """  # noqa: S608  # constants only
 
 # The fast path, two round trips and no transaction around them (app/expiry.py): read a
 # batch of expired secrets, then purge exactly those and append their events in one
 # audited statement, chained beforehand (store.audit.audited_batch), which commits only
-# if every one of them was purged and its receipt marked. Another sweeper having taken
-# one, or a receipt no longer open, aborts it whole, and the batch goes the transactional
-# way above. Expired rows are never revealed or burned (every query checks expires_at),
-# so between the two statements only another sweeper can take them.
+# if every one of them was purged. Another sweeper having taken one aborts it whole, and
+# the batch goes the transactional way above. Expired rows are never revealed or burned
+# (every query checks expires_at), so between the two statements only another sweeper
+# can take them.
 #
 # Rows are found again by where the read saw them (ctid), checked against their id: a
 # slot reused since then fails the check, and the batch goes the transactional way. That
@@ -78,14 +78,7 @@ locked AS (
 ), gone AS (
     DELETE FROM secrets s USING locked WHERE s.ctid = locked.ctid
     RETURNING s.id, s.receipt_id, s.expires_at, locked.ord
-), {guesses_dropped("gone")}, work AS (
-    UPDATE receipts r
-       SET state = 'expired', expired_at = gone.expires_at, share_key_sealed = NULL,
-           updated_at = now()
-      FROM gone
-     WHERE r.id = gone.receipt_id AND r.state = 'new'
-    RETURNING gone.ord
-)""",  # noqa: S608  # constants only
+), {guesses_dropped("gone")}, work AS (SELECT ord FROM gone)""",  # noqa: S608  # constants only
     (("id", "bytea"), ("tid", "tid")),
     alike=True,
 )
@@ -132,12 +125,12 @@ class Purged:
     receipts_deleted: int
 
 
-async def purge_secrets(tx: Db, batch: int, since: datetime) -> tuple[int, list[bytes], datetime]:
-    """One batch of expired secrets from `since`: how many went, the receipts it marked
-    expired, and where the next batch starts."""
+async def purge_secrets(tx: Db, batch: int, since: datetime) -> tuple[list[bytes], datetime]:
+    """One batch of expired secrets from `since`: the receipts of those that went, and
+    where the next batch starts."""
     rows = await tx.fetch(PURGE_SECRETS, batch, since)
-    expired = [row["receipt_id"] for row in rows if row["marked"]]
-    return len(rows), expired, max((row["expires_at"] for row in rows), default=since)
+    expired = [row["receipt_id"] for row in rows]
+    return expired, max((row["expires_at"] for row in rows), default=since)
 
 
 @dataclass(frozen=True)
