@@ -33,15 +33,19 @@ PER_CLIENT = (
 )
 
 
-def secrets(url: str, first: int, last: int, *, expired: bool = False) -> None:
+def secrets(
+    url: str, first: int, last: int, *, expired: bool = False, expiring_in: int | None = None
+) -> None:
     """Secrets first..last with a one-hour TTL: live, or made 61 minutes ago (expired, but
-    their receipts still live, as after a real expiry)."""
-    _insert(url, f"generate_series({first}::bigint, {last}::bigint) AS k", expired)
+    their receipts still live, as after a real expiry), or made so long ago that they
+    expire `expiring_in` seconds after the fill began."""
+    age = 61 * 60 if expired else 0 if expiring_in is None else 3600 - expiring_in
+    _insert(url, f"generate_series({first}::bigint, {last}::bigint) AS k", age)
 
 
 def per_client(url: str, base: int, clients: int, each: int) -> None:
     """`each` secrets for every pgbench client c: k = base + c * 10,000,000 + 1..each."""
-    _insert(url, PER_CLIENT.format(base=base, last_client=clients - 1, each=each), expired=False)
+    _insert(url, PER_CLIENT.format(base=base, last_client=clients - 1, each=each), age=0)
 
 
 def settle(url: str) -> None:
@@ -51,10 +55,11 @@ def settle(url: str) -> None:
     sql(url, "VACUUM (ANALYZE) receipts, secrets", "CHECKPOINT")
 
 
-def _insert(url: str, source: str, expired: bool) -> None:
+def _insert(url: str, source: str, age: int) -> None:
+    """`age`: how many seconds ago the rows were made (their TTL is an hour)."""
     values = {
         "source": source,
-        "age": "interval '61 minutes'" if expired else "interval '0 seconds'",
+        "age": f"interval '{int(age)} seconds'",
         "sealed_90": SEALED.format(90),
         "sealed_104": SEALED.format(104),
     }

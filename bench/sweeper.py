@@ -4,9 +4,14 @@ its own: under the saturating load (PROBE connections, no pause) and under a pac
 (PACED connections, each pausing PAUSE_MS before each request), which leaves the machine
 part idle, as a service in production mostly runs.
 
-The backlog is made while the service is down; the service sweeps at start (and then
-every second here), so the sweep begins as the load does. Progress is read from the
-database once a second: the sweeper's metrics only move when a whole pass ends.
+Each backlog is made before its service starts, set to expire LEAD_SECONDS after the fill
+began. The service is warmed up under the load, the load alone is measured on it for a
+third of the sweep window, and the measured sweep starts a second before the rows expire
+(the service sweeps every second here): both runs see the same warm service. Until the
+sixth round the service started with the backlog already expired, so the run during the
+sweep also measured a service starting, against a 5-second run of another one. Progress
+is read from the database once a second: the sweeper's metrics only move when a whole
+pass ends.
 """
 
 from __future__ import annotations
@@ -20,7 +25,15 @@ from bench.load import Workload
 from bench.plan import PROBE, Context
 from bench.results import Report, Run
 
-BACKLOG = "SELECT count(*) FROM secrets WHERE expires_at <= now()"
+# The backlog's rows left: those expiring within LEAD_SECONDS (the load's own secrets live
+# an hour, past any backlog's time).
+BACKLOG = "SELECT count(*) FROM secrets WHERE expires_at <= now() + interval '{lead} seconds'"
+LEAD = "SELECT extract(epoch FROM min(expires_at) - now()) FROM secrets"
+# Long enough to fill a million rows, start the service, warm it up and measure the load
+# alone (about 60 s here); what is left is idle, reported as idle_before_expiry.
+LEAD_SECONDS, QUICK_LEAD_SECONDS = 150, 30
+WARM_SECONDS = 5
+MIN_LEAD = 2
 # About 40 % of the saturated lifecycle rate on the 2-core machine (1,300 of 3,200 req/s).
 PACED, PAUSE_MS = 16, 10
 
@@ -29,47 +42,57 @@ def sweeper(ctx: Context) -> Report:
     report = Report("sweeper", ctx.command)
     rows = ctx.plan.expired_rows
     loads = ((w.lifecycle(), PROBE), (w.lifecycle(PAUSE_MS), PACED))
+    drains = []
     with pg.database(ctx.database_url, ctx.work) as db:
-        with servers.service(db, ctx.logs) as ours:
-            load.run(ours, w.lifecycle(), 16, 2)  # warm-up
-            before = [load.run(ours, work, c, ctx.plan.seconds) for work, c in loads]
-        drained = []
         for n, (work, c) in enumerate(loads):
             first = 1 + n * rows  # the first backlog's receipts are still there
-            drained.append(_drain(ctx, db, first, rows, work, c))
-    report.runs = [before[0], drained[0][0], before[1], drained[1][0]]
-    report.extra = {**drained[0][1], "paced": drained[1][1]}
+            drains.append(_drain(ctx, db, first, rows, work, c))
+    report.runs = [run for before, during, _ in drains for run in (before, during)]
+    report.extra = {**drains[0][2], "paced": drains[1][2]}
     return report
 
 
 def _drain(
     ctx: Context, db: pg.Database, first: int, rows: int, work: Workload, concurrency: int
-) -> tuple[Run, dict[str, Any]]:
-    """A backlog of `rows` expired secrets swept while `work` runs: the load's run during
-    the sweep, and how the sweep went. Each starts from a vacuumed table: one drain's dead
-    rows must not slow the next."""
+) -> tuple[Run, Run, dict[str, Any]]:
+    """A backlog of `rows` secrets swept while `work` runs: the load's run alone just
+    before, its run during the sweep, and how the sweep went. Each starts from a vacuumed
+    table: one drain's dead rows must not slow the next."""
     fill.settle(db.url)
-    fill.secrets(db.url, first, first + rows - 1, expired=True)
-    started = time.monotonic()  # the service sweeps as it starts, before it listens
+    lead_seconds = QUICK_LEAD_SECONDS if ctx.plan.quick else LEAD_SECONDS
+    fill.secrets(db.url, first, first + rows - 1, expiring_in=lead_seconds)
     with servers.service(db, ctx.logs, OTS_EXPIRY_INTERVAL="1") as ours:
-        running = load.start(ours, work, concurrency, ctx.plan.sweep_window)
+        load.run(ours, work, concurrency, WARM_SECONDS)
+        before = load.run(ours, work, concurrency, ctx.plan.sweep_window / 3)
+        lead = float(pg.sql(db.url, LEAD)[0][0])
+        if lead < MIN_LEAD:
+            raise RuntimeError(f"the backlog expired before the load was ready ({lead:.1f} s)")
+        time.sleep(lead - 1)
+        running = load.start(ours, work, concurrency, ctx.plan.sweep_window + 1)
+        time.sleep(1)
+        started = time.monotonic()  # the rows expire: the sweeper takes them within 1 s
         timeline = _watch(db.url, started, ctx.plan.sweep_window)
         during = running.finish(interrupt=True)
     elapsed, left = timeline[-1]
-    return during, {
-        "expired_rows": rows,
-        "seconds": elapsed,
-        "left": left,
-        "rows_per_second": (rows - left) / elapsed if elapsed else 0.0,
-        "timeline": timeline,
-    }
+    return (
+        before,
+        during,
+        {
+            "expired_rows": rows,
+            "seconds": elapsed,
+            "left": left,
+            "rows_per_second": (rows - left) / elapsed if elapsed else 0.0,
+            "idle_before_expiry": round(lead - 1, 1),
+            "timeline": timeline,
+        },
+    )
 
 
 def _watch(url: str, started: float, window: float) -> list[tuple[float, int]]:
-    """(seconds since the service started, expired rows left), until none are left."""
+    """(seconds since the backlog expired, its rows left), until none are left."""
     timeline = []
     while True:
-        left = int(pg.sql(url, BACKLOG)[0][0])
+        left = int(pg.sql(url, BACKLOG.format(lead=LEAD_SECONDS))[0][0])
         elapsed = time.monotonic() - started
         timeline.append((round(elapsed, 2), left))
         if left == 0 or elapsed > window:
