@@ -71,8 +71,8 @@ async def _expire_batch(svc: Services, batch: int, since: datetime) -> tuple[int
 
 
 # What makes the batch statement roll back while the database is fine: its guard (a row
-# another sweeper took, a row not where the read saw it, the chain head moved), a clash on the
-# chain's sequence, or what any statement can meet (ROLLED_BACK).
+# another sweeper took, a row not where the read saw it, the chain head moved), a clash
+# on the chain's sequence, or what any statement can meet (ROLLED_BACK).
 NOT_MADE_WHOLE = (asyncpg.SerializationError, asyncpg.UniqueViolationError, *ROLLED_BACK)
 
 
