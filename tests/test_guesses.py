@@ -88,8 +88,8 @@ def _transactional_batches() -> float:
 async def test_the_transactional_sweep_takes_guesses_too(
     client: Client, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first_guessed = await _guessed(client, db, "one")
-    second_guessed = await _guessed(client, db, "two")
+    _, _, first = await _guessed(client, db, "one")
+    _, _, second = await _guessed(client, db, "two")
     # Rows not where the read saw them send the batch the transactional way
     # (tests/test_expiry.py).
     read = expiry.expired
@@ -104,7 +104,7 @@ async def test_the_transactional_sweep_takes_guesses_too(
     purged = await sweep(client.app[SERVICES], batch=10)
     assert (purged.secrets, purged.receipts_expired) == (2, 2)
     assert _transactional_batches() - transactional == 1
-    assert [await db.fetchval(GUESSES, g[2]) for g in (first_guessed, second_guessed)] == [0, 0]
+    assert [await db.fetchval(GUESSES, i) for i in (first, second)] == [0, 0]
 
 
 async def test_a_guess_committed_while_a_reveal_waits_goes_at_the_next_sweep(
