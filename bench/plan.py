@@ -15,7 +15,8 @@ class Plan:
     live_rows: int  # size: the large table
     expired_rows: int  # sweeper: the backlog (of each of its two drains)
     sweep_window: float  # sweeper: longest load run while a backlog drains
-    rss_seconds: float  # rss: the long run, in segments of
+    rss_requests: int  # rss: the long run goes on until this many requests...
+    rss_seconds: float  # ... or this long at most, in segments of
     rss_segment: float
     quick: bool = False
 
@@ -27,7 +28,8 @@ FULL = Plan(
     live_rows=1_000_000,
     expired_rows=1_000_000,
     sweep_window=90,
-    rss_seconds=420,  # over 1,000,000 requests at 2,400 req/s or more, as the target asks
+    rss_requests=1_000_000,  # as the target asks
+    rss_seconds=900,  # 1,000,000 at 1,100 req/s; 2,200 to 3,000 req/s here
     rss_segment=20,
 )
 QUICK = Plan(
@@ -37,6 +39,7 @@ QUICK = Plan(
     live_rows=100_000,
     expired_rows=50_000,
     sweep_window=20,
+    rss_requests=20_000,
     rss_seconds=20,
     rss_segment=5,
     quick=True,
