@@ -50,13 +50,16 @@ SELECT receipt_id, expires_at FROM gone
 # slot reused since then fails the check, and the batch goes the transactional way. That
 # saves two primary-key lookups a row, and relies on secrets never being updated (a row
 # keeps its place for life); an update would send every batch it met the slow way.
-# Every join is a lookup by key driven by the batch: the plan PostgreSQL caches after
-# five runs guesses ten rows for the batch, and on that guess it had joined `gone` to
-# `input` by reading all of `input` for each row, 4,000,000 comparisons a batch of 2,000
-# (tests/test_sweeper_plan.py; bench/FINDINGS.md, fifth round). The rows are locked in a
-# subquery per element of the batch, which PostgreSQL cannot flatten into a join: the
-# first five runs on a connection are planned for the batch's true size, and on a table
-# of 100,000 that plan read and hashed all of it to find 2,000 rows (26 against 5 ms).
+# No step joins two sets: the plan PostgreSQL caches after five runs guesses ten rows
+# for the batch, and on that guess it had joined `gone` to `input` by reading all of
+# `input` for each row, 4,000,000 comparisons a batch of 2,000 (tests/test_sweeper_plan.py;
+# bench/FINDINGS.md, fifth round); and the first five runs on a connection are planned
+# for the batch's true size, on which a table of 100,000 was read and hashed whole to
+# find 2,000 rows. So the rows are locked in a subquery per element of the batch, which
+# PostgreSQL cannot flatten into a join, and deleted by their ctids as one array: a batch
+# of 2,000 on a table of 100,000 took 17 to 28 ms, against 40 to 42 with the delete
+# joined to the locked rows (EXPLAIN ANALYZE, sixth round). `work` gives each change's
+# secret id as its `ord`: the guard counts distinct ones, one per secret purged.
 #
 # The batch comes back as one row of arrays, not a row per secret: the service's Python
 # per row went from 6.3-8.2 to 4.8-5.0 µs (bench/FINDINGS.md, sixth round). The arrays
@@ -71,14 +74,13 @@ SELECT array_agg(id) AS ids, array_agg(ctid) AS tids, array_agg(receipt_id) AS r
 PURGE_EXPIRED = audited_batch(
     f"""
 locked AS (
-    SELECT s.ctid, input.ord FROM input, LATERAL (
+    SELECT s.ctid FROM input, LATERAL (
         SELECT ctid FROM secrets WHERE ctid = input.tid AND id = input.id AND expires_at <= now()
            FOR UPDATE SKIP LOCKED
     ) s
 ), gone AS (
-    DELETE FROM secrets s USING locked WHERE s.ctid = locked.ctid
-    RETURNING s.id, s.receipt_id, s.expires_at, locked.ord
-), {guesses_dropped("gone")}, work AS (SELECT ord FROM gone)""",  # noqa: S608  # constants only
+    DELETE FROM secrets WHERE ctid = ANY(ARRAY(SELECT ctid FROM locked)) RETURNING id
+), {guesses_dropped("gone")}, work AS (SELECT id AS ord FROM gone)""",  # noqa: S608  # constants only
     (("id", "bytea"), ("tid", "tid")),
     alike=True,
 )
