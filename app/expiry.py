@@ -31,22 +31,21 @@ async def sweep(svc: Services, batch: int) -> Purged:
     A receipt outlives its secret (twice its TTL), and one whose secret is still there (a
     pass skips rows other sweepers hold) waits for it: a receipt's deletion takes nothing
     unrecorded with it."""
-    gone = expired = 0
-    since = START
+    gone, since = 0, START
     while True:
-        batch_gone, batch_expired, since = await _expire_batch(svc, batch, since)
-        gone, expired = gone + batch_gone, expired + batch_expired
+        batch_gone, since = await _expire_batch(svc, batch, since)
+        gone += batch_gone
         if batch_gone < batch:
             break
     deleted = await _delete_receipts(svc, batch)
     async with svc.store.connection() as db:
         await purge_stale(db)
-    return Purged(gone, expired, deleted)
+    return Purged(gone, deleted)
 
 
-async def _expire_batch(svc: Services, batch: int, since: datetime) -> tuple[int, int, datetime]:
-    """One batch of expired secrets from `since`: how many went, how many expiries were
-    recorded (one each), and where the next batch starts.
+async def _expire_batch(svc: Services, batch: int, since: datetime) -> tuple[int, datetime]:
+    """One batch of expired secrets from `since`: how many went (each expiry recorded),
+    and where the next batch starts.
 
     Why two statements and no transaction: under load every round trip of the sweeper
     waits its turn on the event loop behind the requests, so the round trips a batch
@@ -54,7 +53,7 @@ async def _expire_batch(svc: Services, batch: int, since: datetime) -> tuple[int
     async with svc.store.connection() as db:
         found = await store.expired(db, batch, since)
         if not found.secret_ids:
-            return 0, 0, since
+            return 0, since
         columns = [found.secret_ids, found.tids]
         try:
             await svc.chains.write_alike(
@@ -64,8 +63,7 @@ async def _expire_batch(svc: Services, batch: int, since: datetime) -> tuple[int
             pass  # rolled back: nothing purged; the transactional way decides each row
         else:
             SWEEP_BATCHES.labels("statement").inc()
-            count = len(found.secret_ids)
-            return count, count, found.upto
+            return len(found.secret_ids), found.upto
     SWEEP_BATCHES.labels("transaction").inc()
     return await _expire_in_transaction(svc, batch, since)
 
@@ -78,7 +76,7 @@ NOT_MADE_WHOLE = (asyncpg.SerializationError, asyncpg.UniqueViolationError, *ROL
 
 async def _expire_in_transaction(
     svc: Services, batch: int, since: datetime
-) -> tuple[int, int, datetime]:
+) -> tuple[int, datetime]:
     """_expire_batch the way that takes whatever it can: rows another sweeper holds are
     skipped (they lie behind the cursor; the next pass takes them). Its events go on a
     chain reserved from this process's, so requests here never wait on the head it holds
@@ -86,7 +84,7 @@ async def _expire_in_transaction(
     async with svc.chains.reserved() as part, svc.store.transaction() as tx:
         expired, upto = await store.purge_secrets(tx, batch, since)
         await audit.record(tx, svc.audit_key, _expiries(expired), part=part)
-    return len(expired), len(expired), upto
+    return len(expired), upto
 
 
 # Every expiry's event but for its receipt.

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +37,7 @@ MIN_CHAINS = 16
 # hard: the last tries lock the head first (two more round trips, but they cannot lose).
 OPTIMISTIC_ATTEMPTS = 2
 ATTEMPTS = 4
+_Head = tuple[int, bytes]  # a chain's seq and hash
 
 
 @dataclass(frozen=True)
@@ -112,15 +113,12 @@ class Chains:
         """Run an audited_batch() statement (`columns`: its work's arrays), one try on
         one chain. It fails whole, whether a change could not be made or the head
         moved; either way the head is forgotten and the caller makes the changes alone."""
-        part = self._pick()
-        async with self._locks[part]:
-            head = self._heads.pop(part, None)
-            if head is None:
-                head = await store.read_head(db, part)
+
+        def audit(part: int, head: _Head) -> tuple[list[object], _Head]:
             rows = chained(key, part, head, datetime.now(UTC), events)
-            result = await db.fetch(sql, *columns, *store.batch_args(head, rows))
-            self._heads[part] = (rows[-1].seq, rows[-1].chain_hash)
-            return result
+            return store.batch_args(head, rows), (rows[-1].seq, rows[-1].chain_hash)
+
+        return await self._one_try(db, sql, columns, audit)
 
     async def write_alike(
         self,
@@ -133,16 +131,33 @@ class Chains:
     ) -> list[asyncpg.Record]:
         """write_batch() for an audited_batch(alike=True) statement: an event per element
         of `receipt_refs`, each `like` but for its receipt."""
+
+        def audit(part: int, head: _Head) -> tuple[list[object], _Head]:
+            at = datetime.now(UTC)
+            hashes = chained_alike(key, part, head, at, like, receipt_refs)
+            args = store.alike_args(part, head, at, shared_fields(like), receipt_refs, hashes)
+            return args, (head[0] + len(hashes), hashes[-1])
+
+        return await self._one_try(db, sql, columns, audit)
+
+    async def _one_try(
+        self,
+        db: Db,
+        sql: str,
+        columns: Sequence[object],
+        audit: Callable[[int, _Head], tuple[list[object], _Head]],
+    ) -> list[asyncpg.Record]:
+        """A batch statement on one chain, from the head in memory or else the database's:
+        `audit` gives its audit parameters and the head they move to, kept only if the
+        statement succeeds."""
         part = self._pick()
         async with self._locks[part]:
             head = self._heads.pop(part, None)
             if head is None:
                 head = await store.read_head(db, part)
-            at = datetime.now(UTC)
-            hashes = chained_alike(key, part, head, at, like, receipt_refs)
-            args = store.alike_args(part, head, at, shared_fields(like), receipt_refs, hashes)
+            args, moved_to = audit(part, head)
             result = await db.fetch(sql, *columns, *args)
-            self._heads[part] = (head[0] + len(hashes), hashes[-1])
+            self._heads[part] = moved_to
             return result
 
     def bound(self, db: Db, key: bytes, event: Event) -> Audited:

@@ -123,8 +123,12 @@ class Purged:
     """What a sweep removed."""
 
     secrets: int
-    receipts_expired: int
     receipts_deleted: int
+
+    @property
+    def receipts_expired(self) -> int:
+        """Expiries recorded: one per secret removed (each secret's receipt was open)."""
+        return self.secrets
 
 
 async def purge_secrets(tx: Db, batch: int, since: datetime) -> tuple[list[bytes], datetime]:
