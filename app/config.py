@@ -162,12 +162,14 @@ class Settings:
     # How many argon2id computations may run at once (each holds memlimit bytes, 19 MiB).
     passphrase_workers: int = 2
     expiry_interval: float = 10.0
-    # Rows per batch, under the lifecycle load (bench sweeper, a million expired rows,
-    # fourth round): 500, 11,690 and 11,946 rows/s with the load's p99 at 81 and 92 ms;
-    # 2,000, 16,672 and 15,741 rows/s at 81 and 89 ms; 5,000, 18,083 rows/s but 118 ms.
-    # A batch holds the event loop for its hashing and encoding: a median of 5 ms at 500
-    # rows, 19 ms at 2,000 (asyncio debug mode, bench/FINDINGS.md fifth round).
-    expiry_batch: int = 2000
+    # Rows per batch. Unpaced under the lifecycle load (bench sweeper, fourth round): 500
+    # rows 11,690 and 11,946 rows/s, 2,000 rows 16,672 and 15,741. A batch holds the event
+    # loop for its hashing and encoding (about 3.7 µs a row, seventh round). Paced at
+    # 25,000 rows/s under the saturating load (300,000 rows, seventh round), the load's p99
+    # rose 17 and 19 % with 1,000 rows, 17 and 25 % with 2,000, 21 and 40 % with 500.
+    expiry_batch: int = 1000
+    # Rows a second a sweep may purge (0: no limit); Pace in app/expiry.py says why.
+    expiry_rate: float = 25_000.0
     ready_timeout: float = 1.0  # how long /readyz waits for PostgreSQL
     shutdown_timeout: float = 20.0  # how long SIGTERM waits for requests in flight
     log_format: str = "text"
@@ -204,7 +206,8 @@ class Settings:
             trusted_proxies=_networks(env.get("OTS_TRUSTED_PROXIES", "")),
             share_domains=_domains(env.get("OTS_SHARE_DOMAINS", "")),
             expiry_interval=_float(env, "OTS_EXPIRY_INTERVAL", 10.0),
-            expiry_batch=_int(env, "OTS_EXPIRY_BATCH", 2000, 1, 100_000),
+            expiry_batch=_int(env, "OTS_EXPIRY_BATCH", 1000, 1, 100_000),
+            expiry_rate=_int(env, "OTS_EXPIRY_RATE", 25_000, 0, 10_000_000),
             ready_timeout=_float(env, "OTS_READY_TIMEOUT", 1.0),
             passphrase_workers=_int(env, "OTS_PASSPHRASE_WORKERS", default_hash_workers(), 1, 64),
             shutdown_timeout=_float(env, "OTS_SHUTDOWN_TIMEOUT", 20.0),

@@ -78,6 +78,7 @@ def test_switches_read_common_spellings(raw: str, expected: bool) -> None:
         ("OTS_RATE_LIMITS", "nonsense=5", "bad entry"),
         ("OTS_TRUSTED_PROXIES", "10.0.0.0/8,not-an-ip", "OTS_TRUSTED_PROXIES"),
         ("OTS_EXPIRY_INTERVAL", "0", "positive"),
+        ("OTS_EXPIRY_RATE", "-1", "between 0 and"),
         ("OTS_DB_ACQUIRE_TIMEOUT", "inf", "positive"),
     ],
 )
@@ -129,10 +130,13 @@ def test_operations_settings() -> None:
         "OTS_SHUTDOWN_TIMEOUT": "25",
         "OTS_READY_TIMEOUT": "0.5",
         "OTS_LOG_FORMAT": "json",
+        "OTS_EXPIRY_RATE": "0",
     }
     settings = Settings.from_env(env)
     assert (settings.shutdown_timeout, settings.ready_timeout) == (25.0, 0.5)
     assert settings.log_format == "json"
+    assert settings.expiry_rate == 0
+    assert Settings.from_env(BASE).expiry_rate == 25_000
 
 
 def test_hash_workers_are_bounded() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from typing import Any
 
 import asyncpg
@@ -95,6 +96,24 @@ async def test_sweep_reclaims_in_batches_and_leaves_receipts_to_read_as_expired(
     status, body = await reveal(client, alive.secret_key)
     assert status == 200
     assert body["record"]["secret_value"] == "young"
+
+
+async def test_a_sweep_keeps_to_its_rate(client: Client, db: asyncpg.Connection) -> None:
+    """OTS_EXPIRY_RATE: after each full batch a pass waits until its rows are due at the
+    rate, and still drains the whole backlog. 30 rows in batches of 10 at 50 rows a second:
+    at least 0.6 s (it waits after 10, 20 and 30 rows); unpaced it takes a few ms."""
+    for n in range(30):
+        await conceal(client, f"old {n}")
+    await db.execute(EXPIRE_SECRETS)
+    started = time.monotonic()
+    purged = await asyncio.wait_for(sweep(client.app[SERVICES], batch=10, rate=50), 10)
+    assert time.monotonic() - started >= 30 / 50 - CLOCK_SLACK
+    assert purged.secrets == 30
+    assert await db.fetchval("SELECT count(*) FROM secrets") == 0
+
+
+# asyncio's timers may fire up to a clock tick early.
+CLOCK_SLACK = 0.02
 
 
 async def test_sweep_deletes_receipts_past_their_life(
