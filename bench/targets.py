@@ -96,9 +96,10 @@ def _size(data: dict[str, Any]) -> list[Row]:
 
 def _sweeper(data: dict[str, Any]) -> list[Row]:
     runs, extra = data["runs"], data["extra"]
-    out = _sweep_rows(extra, runs[0], runs[1], "")
+    out = _sweep_rows(extra, runs[0], runs[1], f" (the lifecycle load, c = {runs[0].concurrency})")
     if "paced" in extra:  # results from before the paced load lack it
-        paced = f" (paced load, {runs[2].rps:,.0f} req/s)"
+        # Not the load (wrk's, unpaced): a lighter one, as a service mostly runs.
+        paced = f" (paced load, {runs[2].rps:,.0f} req/s; beyond the target's load)"
         out += _sweep_rows(extra["paced"], runs[2], runs[3], paced)
     return out
 
