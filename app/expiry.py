@@ -50,11 +50,11 @@ async def sweep(svc: Services, batch: int, rate: float = 0.0) -> Purged:
 class Pace:
     """A pass's pace: after `rows`, it waits until they are due at `rate` rows a second.
 
-    Why: a sweep is background work that takes the same two cores as the requests, and
-    unthrottled it took as much of them as it could: under the lifecycle load it swept
-    35,000 to 44,000 rows a second and doubled the load's p99. PostgreSQL throttles its
-    own background work the same way (autovacuum's cost delay). The default leaves a
-    million-row backlog to drain in 40 s (bench/FINDINGS.md, seventh round)."""
+    Why: a sweep is background work on the same cores as the requests, and unthrottled it
+    took as much of them as it could: under the lifecycle load it swept 35,000 to 48,000
+    rows a second and raised the load's p99 by 70 to 200 %. PostgreSQL paces its own
+    background work the same way (autovacuum's cost delay). The default drains a backlog
+    of a million rows in 40 s (bench/FINDINGS.md, seventh round)."""
 
     def __init__(self, rate: float) -> None:
         self._rate = rate
