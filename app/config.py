@@ -169,7 +169,7 @@ class Settings:
     # rose 17 and 19 % with 1,000 rows, 17 and 25 % with 2,000, 21 and 40 % with 500.
     expiry_batch: int = 1000
     # Rows a second a sweep may purge (0: no limit); Pace in app/expiry.py says why.
-    expiry_rate: float = 25_000.0
+    expiry_rate: int = 25_000
     ready_timeout: float = 1.0  # how long /readyz waits for PostgreSQL
     shutdown_timeout: float = 20.0  # how long SIGTERM waits for requests in flight
     log_format: str = "text"

@@ -133,7 +133,7 @@ async def _delete_receipts(svc: Services, batch: int, pace: Pace) -> int:
         await pace.took(batch_deleted)
 
 
-async def run_expiry(svc: Services, interval: float, batch: int, rate: float) -> None:
+async def run_expiry(svc: Services, interval: float, batch: int, rate: int) -> None:
     while True:
         try:
             purged = await sweep(svc, batch, rate)
