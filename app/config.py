@@ -94,6 +94,11 @@ class DatabaseConfig:
     idle_in_transaction_timeout_ms: int = 10_000
 
 
+# The sweeper's own pool (app/expiry.py), beside the requests' pool_max: a process opens
+# at most pool_max + SWEEPER_CONNECTIONS connections.
+SWEEPER_CONNECTIONS = 1
+
+
 # Where webhooks may never go (SSRF): loopback, private, link-local (cloud metadata at
 # 169.254.169.254), CGNAT, "this network", multicast and reserved ranges.
 DEFAULT_WEBHOOK_DENY = tuple(

@@ -13,13 +13,14 @@ from datetime import datetime
 import asyncpg
 from aiohttp import web
 
+from app.config import SWEEPER_CONNECTIONS
 from app.core import audit
 from app.core.audit import caused_by
 from app.core.context import SYSTEM, Services
 from app.keys import EXPIRY_TASK, SERVICES, SETTINGS
 from app.metrics import SECRETS_EXPIRED, SWEEP_BATCHES, SWEEPS, SWEPT_ROWS
 from app.store import expiry as store
-from app.store.db import ROLLED_BACK, StoreUnavailable
+from app.store.db import ROLLED_BACK, Store, StoreUnavailable, close_pool, create_pool
 from app.store.expiry import START, Purged, purge_stale
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,10 @@ async def _delete_receipts(svc: Services, batch: int, pace: Pace) -> int:
 
 
 async def run_expiry(svc: Services, interval: float, batch: int, rate: int) -> None:
+    """A sweep every `interval` seconds, the first one `interval` after start: a process
+    just started serves its first requests before it sweeps."""
     while True:
+        await asyncio.sleep(interval)
         try:
             purged = await sweep(svc, batch, rate)
             SWEEPS.labels("ok").inc()
@@ -154,22 +158,28 @@ async def run_expiry(svc: Services, interval: float, batch: int, rate: int) -> N
             # One bad round must not end the loop.
             SWEEPS.labels("failed").inc()
             log.exception("expiry sweep failed")
-        await asyncio.sleep(interval)
 
 
 @contextlib.asynccontextmanager
 async def expiry_task(app: web.Application) -> AsyncIterator[None]:
+    """The sweeper, on a connection of its own (`SWEEPER_CONNECTIONS`).
+
+    Why not the requests' pool: a sweep of a backlog held one of its connections for most
+    of every second, and queued behind the requests at its gate for each of its round
+    trips, so under load the requests lost a tenth of their pool to background work and
+    the sweep went at the pace of their queue (bench/FINDINGS.md, eighth round)."""
     settings = app[SETTINGS]
+    config = dataclasses.replace(settings.database, pool_max=SWEEPER_CONNECTIONS)
+    pool = await create_pool(config)  # min_size 0: no connection until the first sweep
+    own = dataclasses.replace(app[SERVICES], store=Store(pool, config.acquire_timeout))
     task = asyncio.create_task(
-        run_expiry(
-            app[SERVICES],
-            settings.expiry_interval,
-            settings.expiry_batch,
-            settings.expiry_rate,
-        )
+        run_expiry(own, settings.expiry_interval, settings.expiry_batch, settings.expiry_rate)
     )
     app[EXPIRY_TASK] = task
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await close_pool(pool)

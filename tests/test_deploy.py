@@ -20,7 +20,13 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from app.config import DEFAULT_WEBHOOK_DENY, ConfigError, IPNetwork, Settings
+from app.config import (
+    DEFAULT_WEBHOOK_DENY,
+    SWEEPER_CONNECTIONS,
+    ConfigError,
+    IPNetwork,
+    Settings,
+)
 from tests.factories import TEST_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +41,7 @@ CHECKOV_SKIPS = {
 # The budget stated in hpa.yaml and hpa-patch.yaml: besides the pods' pools, migration Job 1
 # + one admin CLI run 10 + operator, monitoring, psql 5; one pod draining during a rollout.
 RESERVED_CONNECTIONS = 16
+ADMIN_CLI_CONNECTIONS = 10
 DRAINING_PODS = 1
 # Secret name -> key, and the *_FILE variables that must point at the mounted files.
 SECRET_FILES = {
@@ -307,12 +314,15 @@ def test_connection_budget(name: str, max_replicas: int) -> None:
     params = db["postgresql"]["parameters"] if name != "base" else {}
     max_connections = int(params.get("max_connections", 100))
     deployment, hpa = one(overlay, "Deployment"), one(overlay, "HorizontalPodAutoscaler")
-    pool = int(env(pod(deployment)["containers"][0])["OTS_DB_POOL_MAX"])
+    pool = int(env(pod(deployment)["containers"][0])["OTS_DB_POOL_MAX"]) + SWEEPER_CONNECTIONS
     surge = deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
     peak = hpa["spec"]["maxReplicas"] + surge + DRAINING_PODS
     reserved = RESERVED_CONNECTIONS + int(params.get("superuser_reserved_connections", 3))
     assert peak * pool + reserved <= max_connections
     assert hpa["spec"]["maxReplicas"] == max_replicas  # the numbers the comments state
+    if name != "base":  # the app role's cap: every pod at peak, and one admin CLI run
+        (app_role,) = [r for r in db["managed"]["roles"] if r["name"] == "ots_app"]
+        assert app_role["connectionLimit"] == peak * pool + ADMIN_CLI_CONNECTIONS
 
 
 def test_network_policy(overlay: list[Doc]) -> None:

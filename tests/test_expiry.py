@@ -274,6 +274,38 @@ async def test_background_task_sweeps(
     assert (status, body["record"]["state"]) == (200, "expired")
 
 
+async def test_the_first_sweep_comes_one_interval_after_start(
+    client: Client, db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    await conceal(client, "expired before the next process starts")
+    await db.execute(EXPIRE_SECRETS)
+    started = await aiohttp_client(create_app(settings))  # conftest: an hour's interval
+    assert (await get(started, "/status"))[0] == 200
+    await asyncio.sleep(0.2)  # a sweep at start would be done by now
+    assert await db.fetchval("SELECT count(*) FROM secrets") == 1
+
+
+async def test_the_sweeper_has_a_connection_of_its_own(
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    """A sweep neither waits for the requests' pool nor takes from it: with that pool's
+    only connection held, a backlog is still swept."""
+    one = dataclasses.replace(settings.database, pool_max=1)
+    client = await aiohttp_client(
+        create_app(make_settings(settings, expiry_interval=0.05, database=one))
+    )
+    await conceal(client, "soon gone")
+    async with client.app[SERVICES].store.connection():
+        await db.execute(EXPIRE_SECRETS)
+        for _ in range(100):
+            if await db.fetchval("SELECT count(*) FROM secrets") == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await db.fetchval("SELECT count(*) FROM secrets") == 0
+        ours = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ots'"
+        assert await db.fetchval(f"{ours} AND datname = current_database()") <= 2
+
+
 async def test_a_receipt_past_its_life_waits_for_its_secret_to_be_swept(
     client: Client, db: asyncpg.Connection
 ) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from app import crypto
-from app.config import Limits, Lockout, Plan, RateLimits, Settings
+from app.config import SWEEPER_CONNECTIONS, Limits, Lockout, Plan, RateLimits, Settings
 from app.core.batches import GroupCommit
 from app.core.chains import Chains
 from app.core.counts import Counts
@@ -51,7 +51,8 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, store: Store) -> Services:
         audit_key = crypto.audit_key(settings.keys)
-        chains = Chains(writers=settings.database.pool_max)
+        # The requests' pool and the sweeper's connection: every writer has a chain free.
+        chains = Chains(writers=settings.database.pool_max + SWEEPER_CONNECTIONS)
         return cls(
             store=store,
             keys=settings.keys,
