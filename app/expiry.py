@@ -164,10 +164,10 @@ async def run_expiry(svc: Services, interval: float, batch: int, rate: int) -> N
 async def expiry_task(app: web.Application) -> AsyncIterator[None]:
     """The sweeper, on a connection of its own (`SWEEPER_CONNECTIONS`).
 
-    Why not the requests' pool: a sweep of a backlog held one of its connections for most
-    of every second, and queued behind the requests at its gate for each of its round
-    trips, so under load the requests lost a tenth of their pool to background work and
-    the sweep went at the pace of their queue (bench/FINDINGS.md, eighth round)."""
+    Why not the requests' pool: a sweep took one of its connections for every batch and
+    queued behind the requests at its gate for it, and with the pool exhausted it could
+    not sweep at all, so an overloaded process stopped reclaiming rows. (Under the bench's
+    load it made no measurable difference to the p99: bench/FINDINGS.md, eighth round.)"""
     settings = app[SETTINGS]
     config = dataclasses.replace(settings.database, pool_max=SWEEPER_CONNECTIONS)
     pool = await create_pool(config)  # min_size 0: no connection until the first sweep
