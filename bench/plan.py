@@ -1,5 +1,6 @@
-"""How long and how hard each subcommand runs: the full plan (about 27 minutes for `all`,
-17 of them `compare`) or --quick (a smoke run of about 5 minutes, one concurrency)."""
+"""How long and how hard each subcommand runs: the full plan (about 45 minutes for `all`,
+15 of them `compare` and 19 `sweeper`) or --quick (a smoke run of about 5 minutes, one
+concurrency)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ class Plan:
     concurrencies: tuple[int, ...]
     reps: int  # interleaved repetitions; ratios are medians over them
     live_rows: int  # size: the large table
-    expired_rows: int  # sweeper: the backlog (of each of its two drains)
+    expired_rows: int  # sweeper: the backlog (of each of its drains)
+    sweep_drains: int  # sweeper: drains under the saturating load; judged on their median
     sweep_window: float  # sweeper: longest load run while a backlog drains
     rss_requests: int  # rss: the long run goes on until this many requests...
     rss_seconds: float  # ... or this long at most, in segments of
@@ -27,6 +29,7 @@ FULL = Plan(
     reps=3,
     live_rows=1_000_000,
     expired_rows=1_000_000,
+    sweep_drains=3,
     sweep_window=90,
     rss_requests=1_000_000,  # as the target asks
     rss_seconds=900,  # 1,000,000 at 1,100 req/s; 2,200 to 3,000 req/s here
@@ -38,6 +41,7 @@ QUICK = Plan(
     reps=1,
     live_rows=100_000,
     expired_rows=50_000,
+    sweep_drains=1,
     sweep_window=20,
     rss_requests=20_000,
     rss_seconds=20,

@@ -72,12 +72,13 @@ def _lag(data: dict[str, Any]) -> str:
 
 def _sweeper(data: dict[str, Any]) -> str:
     x = data["extra"]
-    text = _swept(x, "the saturating lifecycle load")
+    drains = x.get("drains", [x])
+    text = " ".join(_swept(d, "the saturating lifecycle load") for d in drains)
     if "paced" in x:
         text += " " + _swept(x["paced"], "the paced lifecycle load (bench/sweeper.py)")
     return (
         text + " Rows: each load before its backlog, then during the sweep (lifecycles/s in the"
-        " req/s column).\n\n" + runs_table(data["runs"])
+        " req/s column), in the order they ran.\n\n" + runs_table(data["runs"])
     )
 
 
