@@ -73,7 +73,10 @@ def _lag(data: dict[str, Any]) -> str:
 def _sweeper(data: dict[str, Any]) -> str:
     x = data["extra"]
     drains = x.get("drains", [x])
-    text = " ".join(_swept(d, "the saturating lifecycle load") for d in drains)
+    text = " ".join(
+        _swept(d, f"the saturating lifecycle load (drain {n} of {len(drains)})")
+        for n, d in enumerate(drains, 1)
+    )
     if "paced" in x:
         text += " " + _swept(x["paced"], "the paced lifecycle load (bench/sweeper.py)")
     return (
@@ -84,10 +87,16 @@ def _sweeper(data: dict[str, Any]) -> str:
 
 def _swept(x: dict[str, Any], load: str) -> str:
     done = "all of them" if x["left"] == 0 else f"{x['left']:,} still left when the window closed"
-    return (
+    text = (
         f"{x['expired_rows']:,} expired secrets (their receipts still live), swept while "
-        f"{load} ran: **{x['rows_per_second']:,.0f} rows/s** over {x['seconds']:.0f} s, {done}."
+        f"{load} ran: **{x['rows_per_second']:,.0f} rows/s** over {x['seconds']:.0f} s, {done}"
     )
+    if "p99_rise_pct" in x:  # results from before the repeated drains lack it
+        text += (
+            f"; the load's p99 {x['p99_before_ms']:.0f} -> {x['p99_during_ms']:.0f} ms"
+            f" ({x['p99_rise_pct']:+.0f} %)"
+        )
+    return text + "."
 
 
 def _rss(data: dict[str, Any]) -> str:
