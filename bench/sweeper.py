@@ -54,10 +54,7 @@ def sweeper(ctx: Context) -> Report:
             drains.append(_drain(ctx, db, first, rows, work, c))
     report.runs = [run for before, during, _ in drains for run in (before, during)]
     saturated = [_with_rise(before, during, x) for before, during, x in drains[:-1]]
-    # The drain with the median rise stands for them all, beside the list of each.
-    middle = sorted(saturated, key=lambda x: x["p99_rise_pct"])[len(saturated) // 2]
-    paced = _with_rise(*drains[-1])
-    report.extra = {**middle, "drains": saturated, "paced": paced}
+    report.extra = {"drains": saturated, "paced": _with_rise(*drains[-1])}
     return report
 
 
