@@ -5,9 +5,9 @@ on their median, then once under a paced one (PACED connections, each pausing PA
 before each request), which leaves the machine part idle, as a service in production
 mostly runs.
 
-Why several drains: on this machine one drain's p99 rise is a draw. Five drains of the same
-code, back to back, rose +39 %, +49 %, +62 %, +65 % and +100 % (bench/FINDINGS.md, ninth
-round); a verdict on one of them says more about the minute than about the code.
+Why several drains: on this machine one drain's p99 rise is a draw. Nine drains of one
+code rose from -7 % to +356 % (bench/FINDINGS.md, ninth round); a verdict on one of them
+says more about the minute than about the code.
 
 Each backlog is made before its service starts, set to expire LEAD_SECONDS after the fill
 began. The service is warmed up under the load, the load alone is measured on it for a
