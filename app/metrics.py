@@ -41,6 +41,11 @@ GROUP_COMMIT_ALONE = Counter(
     ["kind"],
 )
 RATE_LIMITED = Counter("ots_rate_limited_total", "Requests refused by rate limits", ["event"])
+RATE_COUNTED_EARLY = Counter(
+    "ots_rate_counted_early_total",
+    "Requests let through before their rate count came back (far below the limit)",
+    ["event"],
+)
 POOL_SIZE = Gauge("ots_db_pool_size", "Connections open in the pool")
 POOL_IDLE = Gauge("ots_db_pool_idle", "Idle connections in the pool")
 POOL_WAITING = Gauge("ots_db_pool_waiting", "Requests waiting for a pooled connection")

@@ -9,6 +9,7 @@ from collections import Counter
 from ipaddress import ip_network
 
 import asyncpg
+from prometheus_client import REGISTRY
 from pytest_aiohttp import AiohttpClient
 
 from app.config import DEFAULT_RATE_LIMITS, RateLimits, Settings
@@ -158,6 +159,45 @@ async def test_concurrent_creates_over_the_limit_are_refused_exactly(
     assert await db.fetchval("SELECT count(*) FROM secrets") == 10
     limited = "SELECT count(*) FROM audit_events WHERE event = 'rate.limited' AND at >= $1"
     assert await db.fetchval(limited, since) == 1
+
+
+async def test_a_client_far_below_its_limit_goes_on_before_its_count_is_back(
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    # app/core/headroom.py: after the first, counted while it waits, these creates go on
+    # at once and are counted in the background; every one of them is still counted.
+    client = await _limited_client(aiohttp_client, settings, create_secret=1000)
+    early = _counted_early("create_secret")
+    for n in range(20):
+        assert (await conceal(client, f"v{n}")).secret_key
+    await client.app[SERVICES].counts.wait_idle(5)
+    assert _counted_early("create_secret") - early >= 10
+    assert await db.fetchval("SELECT hits FROM rate_counters WHERE event = 'create_secret'") == 20
+    assert await db.fetchval("SELECT count(*) FROM secrets") == 20
+
+
+async def test_requests_let_through_early_never_take_a_process_past_the_limit(
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    # A limit of 128: early below 32, with at most 2 early counts in flight. A burst from
+    # a client known to be far below its limit still gets exactly the limit through.
+    client = await _limited_client(aiohttp_client, settings, create_secret=128)
+    for n in range(5):
+        assert (await conceal(client, f"warm{n}")).secret_key
+    early = _counted_early("create_secret")
+    body = {"secret": {"secret": "v"}}
+    responses = await asyncio.gather(
+        *(client.post(f"{V2}/secret/conceal", json=body) for _ in range(200))
+    )
+    assert Counter(r.status for r in responses) == {200: 123, 429: 77}
+    assert _counted_early("create_secret") > early  # the burst did start early
+    await client.app[SERVICES].counts.wait_idle(5)
+    assert await db.fetchval("SELECT hits FROM rate_counters WHERE event = 'create_secret'") == 205
+    assert await db.fetchval("SELECT count(*) FROM secrets") == 128
+
+
+def _counted_early(event: str) -> float:
+    return REGISTRY.get_sample_value("ots_rate_counted_early_total", {"event": event}) or 0.0
 
 
 async def test_accounts_count_apart_and_paid_plans_are_not_limited(

@@ -4,12 +4,14 @@ in batches: alone, or in front of a secret's first read."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
 from app.core.gather import Gather
+from app.core.headroom import Headroom
 from app.store import ratelimits, secrets
-from app.store.db import Store
+from app.store.db import Store, StoreUnavailable
 from app.store.ratelimits import Hit
 from app.store.secrets import LiveSecret
 
@@ -39,6 +41,8 @@ class Counts:
 
     def __init__(self, store: Store, *, in_flight: int = 2) -> None:
         self._store = store
+        self._headroom = Headroom()
+        self._background: set[asyncio.Task[None]] = set()
         wait = store.acquire_timeout
         self._gather = Gather[Count, Hit](
             "rate_count", self._run, queue_wait=wait, in_flight=in_flight
@@ -48,14 +52,52 @@ class Counts:
         )
 
     async def hit(self, count: Count) -> Hit:
-        return await self._gather.submit(count)
+        self._headroom.sent(count, early=False)
+        return await self._settled(count, early=False)
+
+    def hit_early(self, count: Count, limit: int) -> bool:
+        """True if the request may go on without waiting for its count (app/core/headroom.py
+        says when), which is then made in the background."""
+        if not self._headroom.allows_early(count, limit, asyncio.get_running_loop().time()):
+            return False
+        self._headroom.sent(count, early=True)  # now: the next request's verdict counts it
+        task = asyncio.create_task(self._count_later(count))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return True
+
+    async def _count_later(self, count: Count) -> None:
+        with contextlib.suppress(StoreUnavailable):  # the request's own write meets it too
+            await self._settled(count, early=True)
+
+    async def _settled(self, count: Count, *, early: bool) -> Hit:
+        """The count, made; what it came to is told to the headroom, even if it failed."""
+        hit: Hit | None = None
+        try:
+            hit = await self._gather.submit(count)
+            return hit
+        finally:
+            self._headroom.returned(
+                count,
+                early=early,
+                hits=None if hit is None else hit.hits,
+                ends_in=0 if hit is None else hit.retry_after,
+                now=asyncio.get_running_loop().time(),
+            )
 
     async def peek(self, secret_id: bytes, count: Count) -> tuple[Hit, LiveSecret | None]:
         """secrets.peek_counted, in a batch."""
         return await self._peeks.submit((secret_id, count))
 
     async def wait_idle(self, seconds: float) -> None:
-        await asyncio.gather(self._gather.wait_idle(seconds), self._peeks.wait_idle(seconds))
+        """Let the counts in flight finish, the background ones too (at shutdown)."""
+        waits: list[Awaitable[object]] = [
+            self._gather.wait_idle(seconds),
+            self._peeks.wait_idle(seconds),
+        ]
+        if self._background:
+            waits.append(asyncio.wait(self._background, timeout=seconds))
+        await asyncio.gather(*waits)
 
     async def _peek_all(self, batch: Sequence[_Peek]) -> Sequence[_Peeked]:
         asked = [(secret_id, count.args) for secret_id, count in batch]

@@ -20,10 +20,15 @@ def count_of(svc: Services, caller: Caller, event: str) -> Count | None:
 
 async def throttle(svc: Services, caller: Caller, event: str) -> None:
     """Count this request (in a batch, under load: Counts); RateLimited once the client is
-    over its limit for the window."""
+    over its limit for the window. A client far below its limit goes on at once, its
+    count made in the background (app/core/headroom.py)."""
     count = count_of(svc, caller, event)
-    if count is not None:
-        await judge(svc, caller, count, await svc.counts.hit(count))
+    if count is None:
+        return
+    if svc.counts.hit_early(count, svc.rate_limits.limit(event)):
+        metrics.RATE_COUNTED_EARLY.labels(event).inc()
+        return
+    await judge(svc, caller, count, await svc.counts.hit(count))
 
 
 async def judge(svc: Services, caller: Caller, count: Count, hit: Hit) -> None:
