@@ -196,6 +196,27 @@ async def test_requests_let_through_early_never_take_a_process_past_the_limit(
     assert await db.fetchval("SELECT count(*) FROM secrets") == 128
 
 
+async def test_two_processes_let_a_burst_past_the_limit_by_at_most_their_early_counts(
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    # Two pods on one database, a limit of 128: each may be ahead of what it knows by at
+    # most its 2 early counts in flight, so at most 4 creates past the limit.
+    pods = [await _limited_client(aiohttp_client, settings, create_secret=128) for _ in "ab"]
+    for pod in pods:
+        for n in range(5):
+            assert (await conceal(pod, f"warm{n}")).secret_key
+    body = {"secret": {"secret": "v"}}
+    responses = await asyncio.gather(
+        *(pods[n % 2].post(f"{V2}/secret/conceal", json=body) for n in range(200))
+    )
+    through = Counter(r.status for r in responses)[200]
+    assert 118 <= through <= 118 + 4
+    for pod in pods:
+        await pod.app[SERVICES].counts.wait_idle(5)
+    assert await db.fetchval("SELECT hits FROM rate_counters WHERE event = 'create_secret'") == 210
+    assert await db.fetchval("SELECT count(*) FROM secrets") == 10 + through
+
+
 def _counted_early(event: str) -> float:
     return REGISTRY.get_sample_value("ots_rate_counted_early_total", {"event": event}) or 0.0
 

@@ -78,8 +78,10 @@ def test_a_count_returned_out_of_order_does_not_lower_what_is_known() -> None:
 
 
 def test_a_failed_count_teaches_nothing_and_frees_its_place() -> None:
-    room = seen(10)
+    small = 64  # early below 16, one early count in flight at most
+    room = seen(10, now=0.0)
     room.sent(Key(), early=True)
-    room.returned(Key(), early=True, hits=None, ends_in=0, now=5.0)
-    assert not room.allows_early(Key(), LIMIT, 5.0)  # still only the count from time 0
-    assert room.allows_early(Key(), LIMIT, 0.5)
+    assert not room.allows_early(Key(), small, 0.1)  # the one early count is out
+    room.returned(Key(), early=True, hits=None, ends_in=0, now=0.3)
+    assert room.allows_early(Key(), small, 0.4)  # its place is free again
+    assert not room.allows_early(Key(), small, 1.05)  # still the count from time 0

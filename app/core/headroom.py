@@ -29,7 +29,7 @@ EARLY_SHARE = 4
 IN_FLIGHT_SHARE = 64
 MAX_IN_FLIGHT = 64
 FRESH_SECONDS = 1.0
-MAX_CLIENTS = 10_000  # beyond this many counted keys, the stale ones are forgotten
+MAX_CLIENTS = 10_000  # at this many keys, those with no count in flight are forgotten
 
 
 class Counted(Protocol):
