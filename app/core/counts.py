@@ -4,8 +4,9 @@ in batches: alone, or in front of a secret's first read."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Sequence
+import functools
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.core.gather import Gather
@@ -14,6 +15,8 @@ from app.store import ratelimits, secrets
 from app.store.db import Store, StoreUnavailable
 from app.store.ratelimits import Hit
 from app.store.secrets import LiveSecret
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,6 @@ class Counts:
     def __init__(self, store: Store, *, in_flight: int = 2) -> None:
         self._store = store
         self._headroom = Headroom()
-        self._background: set[asyncio.Task[None]] = set()
         wait = store.acquire_timeout
         self._gather = Gather[Count, Hit](
             "rate_count", self._run, queue_wait=wait, in_flight=in_flight
@@ -52,52 +54,44 @@ class Counts:
         )
 
     async def hit(self, count: Count) -> Hit:
-        self._headroom.sent(count, early=False)
-        return await self._settled(count, early=False)
+        return await self._sent(count, early=False)
 
     def hit_early(self, count: Count, limit: int) -> bool:
         """True if the request may go on without waiting for its count (app/core/headroom.py
-        says when), which is then made in the background."""
+        says when), which is then made all the same, with the next batch."""
         if not self._headroom.allows_early(count, limit, asyncio.get_running_loop().time()):
             return False
-        self._headroom.sent(count, early=True)  # now: the next request's verdict counts it
-        task = asyncio.create_task(self._count_later(count))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._sent(count, early=True)
         return True
 
-    async def _count_later(self, count: Count) -> None:
-        with contextlib.suppress(StoreUnavailable):  # the request's own write meets it too
-            await self._settled(count, early=True)
+    def _sent(self, count: Count, *, early: bool) -> asyncio.Future[Hit]:
+        """The count, queued now (the next request's verdict counts it in flight); what
+        it comes to is told to the headroom, even if it fails."""
+        self._headroom.sent(count, early=early)
+        hit = self._gather.submit_soon(count)
+        hit.add_done_callback(functools.partial(self._returned, count, early))
+        return hit
 
-    async def _settled(self, count: Count, *, early: bool) -> Hit:
-        """The count, made; what it came to is told to the headroom, even if it failed."""
-        hit: Hit | None = None
-        try:
-            hit = await self._gather.submit(count)
-            return hit
-        finally:
-            self._headroom.returned(
-                count,
-                early=early,
-                hits=None if hit is None else hit.hits,
-                ends_in=0 if hit is None else hit.retry_after,
-                now=asyncio.get_running_loop().time(),
-            )
+    def _returned(self, count: Count, early: bool, hit: asyncio.Future[Hit]) -> None:
+        exc = None if hit.cancelled() else hit.exception()  # retrieved, waited for or not
+        failed = hit.cancelled() or exc is not None
+        if early and exc is not None and not isinstance(exc, StoreUnavailable):
+            log.warning("a rate count not waited for failed: %s", type(exc).__name__)
+        self._headroom.returned(
+            count,
+            early=early,
+            hits=None if failed else hit.result().hits,
+            ends_in=0 if failed else hit.result().retry_after,
+            now=asyncio.get_running_loop().time(),
+        )
 
     async def peek(self, secret_id: bytes, count: Count) -> tuple[Hit, LiveSecret | None]:
         """secrets.peek_counted, in a batch."""
         return await self._peeks.submit((secret_id, count))
 
     async def wait_idle(self, seconds: float) -> None:
-        """Let the counts in flight finish, the background ones too (at shutdown)."""
-        waits: list[Awaitable[object]] = [
-            self._gather.wait_idle(seconds),
-            self._peeks.wait_idle(seconds),
-        ]
-        if self._background:
-            waits.append(asyncio.wait(self._background, timeout=seconds))
-        await asyncio.gather(*waits)
+        """Let the counts in flight finish, those not waited for too (at shutdown)."""
+        await asyncio.gather(self._gather.wait_idle(seconds), self._peeks.wait_idle(seconds))
 
     async def _peek_all(self, batch: Sequence[_Peek]) -> Sequence[_Peeked]:
         asked = [(secret_id, count.args) for secret_id, count in batch]

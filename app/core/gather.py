@@ -57,7 +57,13 @@ class Gather(Generic[Item, Result]):
         self._tasks: set[asyncio.Future[Any]] = set()
 
     async def submit(self, item: Item) -> Result:
-        call = _Call[Item, Result](item, asyncio.get_running_loop().create_future())
+        return await self.submit_soon(item)
+
+    def submit_soon(self, item: Item) -> asyncio.Future[Result]:
+        """The call, queued now; its outcome is the future's, for a caller that need not
+        wait for it (cancelling the future withdraws a call no batch has taken yet)."""
+        loop = asyncio.get_running_loop()
+        call = _Call[Item, Result](item, loop.create_future())
         self._waiting.append(call)
         if self._running < self._in_flight:
             self._running += 1
@@ -65,11 +71,9 @@ class Gather(Generic[Item, Result]):
             task = asyncio.create_task(self._drain(), context=contextvars.Context())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        timer = asyncio.get_running_loop().call_later(self._queue_wait, _give_up, call)
-        try:
-            return await call.done
-        finally:
-            timer.cancel()
+        timer = loop.call_later(self._queue_wait, _give_up, call)
+        call.done.add_done_callback(lambda _: timer.cancel())
+        return call.done
 
     async def wait_idle(self, seconds: float) -> None:
         """Let the batches in flight finish (at shutdown, before the pool closes)."""
