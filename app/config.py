@@ -6,6 +6,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
@@ -55,7 +56,12 @@ class RateLimits:
     per_event: tuple[tuple[str, int], ...] = DEFAULT_RATE_LIMITS
 
     def limit(self, event: str) -> int:
-        return dict(self.per_event)[event]
+        return self._by_event[event]
+
+    @cached_property
+    def _by_event(self) -> dict[str, int]:
+        # Asked on every counted request now (app/core/limits.throttle), not only on refusals.
+        return dict(self.per_event)
 
 
 @dataclass(frozen=True)

@@ -150,11 +150,7 @@ async def test_concurrent_creates_over_the_limit_are_refused_exactly(
     # limit gets through, and the refusal is recorded once.
     since = await db.fetchval("SELECT now()")
     client = await _limited_client(aiohttp_client, settings, create_secret=10)
-    body = {"secret": {"secret": "v"}}
-    responses = await asyncio.gather(
-        *(client.post(f"{V2}/secret/conceal", json=body) for _ in range(30))
-    )
-    assert Counter(r.status for r in responses) == {200: 10, 429: 20}
+    assert await _burst([client], 30) == {200: 10, 429: 20}
     assert await db.fetchval("SELECT hits FROM rate_counters WHERE event = 'create_secret'") == 30
     assert await db.fetchval("SELECT count(*) FROM secrets") == 10
     limited = "SELECT count(*) FROM audit_events WHERE event = 'rate.limited' AND at >= $1"
@@ -168,8 +164,7 @@ async def test_a_client_far_below_its_limit_goes_on_before_its_count_is_back(
     # at once and are counted in the background; every one of them is still counted.
     client = await _limited_client(aiohttp_client, settings, create_secret=1000)
     early = _counted_early("create_secret")
-    for n in range(20):
-        assert (await conceal(client, f"v{n}")).secret_key
+    await _creates(client, 20)
     await client.app[SERVICES].counts.wait_idle(5)
     assert _counted_early("create_secret") - early >= 10
     assert await db.fetchval("SELECT hits FROM rate_counters WHERE event = 'create_secret'") == 20
@@ -182,14 +177,9 @@ async def test_requests_let_through_early_never_take_a_process_past_the_limit(
     # A limit of 128: early below 32, with at most 2 early counts in flight. A burst from
     # a client known to be far below its limit still gets exactly the limit through.
     client = await _limited_client(aiohttp_client, settings, create_secret=128)
-    for n in range(5):
-        assert (await conceal(client, f"warm{n}")).secret_key
+    await _creates(client, 5)
     early = _counted_early("create_secret")
-    body = {"secret": {"secret": "v"}}
-    responses = await asyncio.gather(
-        *(client.post(f"{V2}/secret/conceal", json=body) for _ in range(200))
-    )
-    assert Counter(r.status for r in responses) == {200: 123, 429: 77}
+    assert await _burst([client], 200) == {200: 123, 429: 77}
     assert _counted_early("create_secret") > early  # the burst did start early
     await client.app[SERVICES].counts.wait_idle(5)
     assert await db.fetchval("SELECT hits FROM rate_counters WHERE event = 'create_secret'") == 205
@@ -203,18 +193,26 @@ async def test_two_processes_let_a_burst_past_the_limit_by_at_most_their_early_c
     # most its 2 early counts in flight, so at most 4 creates past the limit.
     pods = [await _limited_client(aiohttp_client, settings, create_secret=128) for _ in "ab"]
     for pod in pods:
-        for n in range(5):
-            assert (await conceal(pod, f"warm{n}")).secret_key
-    body = {"secret": {"secret": "v"}}
-    responses = await asyncio.gather(
-        *(pods[n % 2].post(f"{V2}/secret/conceal", json=body) for n in range(200))
-    )
-    through = Counter(r.status for r in responses)[200]
+        await _creates(pod, 5)
+    through = (await _burst(pods, 200))[200]
     assert 118 <= through <= 118 + 4
     for pod in pods:
         await pod.app[SERVICES].counts.wait_idle(5)
     assert await db.fetchval("SELECT hits FROM rate_counters WHERE event = 'create_secret'") == 210
     assert await db.fetchval("SELECT count(*) FROM secrets") == 10 + through
+
+
+async def _creates(client: Client, n: int) -> None:
+    """`n` creates one after another, each let through."""
+    for i in range(n):
+        assert (await conceal(client, f"v{i}")).secret_key
+
+
+async def _burst(clients: list[Client], n: int) -> Counter[int]:
+    """The statuses of `n` concurrent creates, spread over `clients` in turn."""
+    body = {"secret": {"secret": "v"}}
+    posts = (clients[i % len(clients)].post(f"{V2}/secret/conceal", json=body) for i in range(n))
+    return Counter(r.status for r in await asyncio.gather(*posts))
 
 
 def _counted_early(event: str) -> float:

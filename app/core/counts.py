@@ -74,16 +74,12 @@ class Counts:
 
     def _returned(self, count: Count, early: bool, hit: asyncio.Future[Hit]) -> None:
         exc = None if hit.cancelled() else hit.exception()  # retrieved, waited for or not
-        failed = hit.cancelled() or exc is not None
         if early and exc is not None and not isinstance(exc, StoreUnavailable):
             log.warning("a rate count not waited for failed: %s", type(exc).__name__)
-        self._headroom.returned(
-            count,
-            early=early,
-            hits=None if failed else hit.result().hits,
-            ends_in=0 if failed else hit.result().retry_after,
-            now=asyncio.get_running_loop().time(),
-        )
+        got = None if hit.cancelled() or exc is not None else hit.result()
+        hits, ends_in = (None, 0) if got is None else (got.hits, got.retry_after)
+        now = asyncio.get_running_loop().time()
+        self._headroom.returned(count, early=early, hits=hits, ends_in=ends_in, now=now)
 
     async def peek(self, secret_id: bytes, count: Count) -> tuple[Hit, LiveSecret | None]:
         """secrets.peek_counted, in a batch."""
