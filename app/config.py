@@ -173,12 +173,12 @@ class Settings:
     # How many argon2id computations may run at once (each holds memlimit bytes, 19 MiB).
     passphrase_workers: int = 2
     expiry_interval: float = 10.0
-    # Rows per batch. Unpaced under the lifecycle load (bench sweeper, fourth round): 500
-    # rows 11,690 and 11,946 rows/s, 2,000 rows 16,672 and 15,741. A batch holds the event
-    # loop for its hashing and encoding (about 3.7 µs a row, seventh round). Paced at
-    # 25,000 rows/s under the saturating load (300,000 rows, seventh round), the load's p99
-    # rose 17 and 19 % with 1,000 rows, 17 and 25 % with 2,000, 21 and 40 % with 500.
-    expiry_batch: int = 1000
+    # Rows per sweep statement (a read takes four statements' worth: app/expiry.py says why
+    # 250). A statement holds the event loop for its hashing and encoding (about 3.7 µs a
+    # row, seventh round) and a core of PostgreSQL while it runs: in batches of 1,000, a
+    # sweep raised the saturated load's p99 by 61 % at 14,000 rows/s, in batches of 250 by
+    # 24 to 42 % (bench/FINDINGS.md, eleventh round).
+    expiry_batch: int = 250
     # Rows a second a sweep may purge (0: no limit); Pace in app/expiry.py says why.
     expiry_rate: int = 25_000
     ready_timeout: float = 1.0  # how long /readyz waits for PostgreSQL
@@ -217,7 +217,7 @@ class Settings:
             trusted_proxies=_networks(env.get("OTS_TRUSTED_PROXIES", "")),
             share_domains=_domains(env.get("OTS_SHARE_DOMAINS", "")),
             expiry_interval=_float(env, "OTS_EXPIRY_INTERVAL", 10.0),
-            expiry_batch=_int(env, "OTS_EXPIRY_BATCH", 1000, 1, 100_000),
+            expiry_batch=_int(env, "OTS_EXPIRY_BATCH", 250, 1, 100_000),
             expiry_rate=_int(env, "OTS_EXPIRY_RATE", 25_000, 0, 10_000_000),
             ready_timeout=_float(env, "OTS_READY_TIMEOUT", 1.0),
             passphrase_workers=_int(env, "OTS_PASSPHRASE_WORKERS", default_hash_workers(), 1, 64),

@@ -39,6 +39,12 @@ EXPIRE_SECRETS = _expire()
 EXPIRE_OLDER = _expire("WHERE created_at < (SELECT max(created_at) FROM secrets)")
 EXPIRY_EVENTS = "SELECT count(*) FROM audit_events WHERE event = 'secret.expired'"
 EXPIRE_RECEIPTS = "UPDATE receipts SET expires_at = now() - interval '1 second'"
+# Expired secrets a second apart, the newest first in a sweep's order (by expires_at).
+STAGGER_EXPIRY = (
+    "UPDATE secrets SET expires_at = now() - make_interval(secs => row_number)"
+    " FROM (SELECT id, row_number() OVER (ORDER BY created_at) FROM secrets) o"
+    " WHERE secrets.id = o.id"
+)
 
 
 async def test_expired_secret_does_not_exist_anywhere(
@@ -147,11 +153,7 @@ async def test_a_row_skipped_mid_pass_is_taken_by_the_next_pass(
     for n in range(5):
         await conceal(client, f"v{n}")
     await db.execute(EXPIRE_SECRETS)
-    await db.execute(
-        "UPDATE secrets SET expires_at = now() - make_interval(secs => row_number)"
-        " FROM (SELECT id, row_number() OVER (ORDER BY created_at) FROM secrets) o"
-        " WHERE secrets.id = o.id"
-    )
+    await db.execute(STAGGER_EXPIRY)
     async with db.transaction():
         held = await db.fetchval("SELECT id FROM secrets ORDER BY expires_at LIMIT 1 FOR UPDATE")
         purged = await asyncio.wait_for(sweep(client.app[SERVICES], batch=1), 5)
@@ -206,6 +208,48 @@ async def test_a_batch_goes_in_one_audited_statement(
         status, body = await get(client, f"/private/{pair.receipt_key}")
         assert (status, body["record"]["state"]) == (200, "expired")
     assert await db.fetchval(EXPIRY_EVENTS) - earlier == 7
+    assert (await trail.verify(client.app[SERVICES]))[1] is None
+
+
+async def test_a_read_of_four_batches_purges_them_a_statement_each(
+    client: Client, db: asyncpg.Connection
+) -> None:
+    # Batches of 2: the first read takes 8 rows (four batches' worth) in four statements,
+    # and, having come back full, a second read takes the ninth.
+    for n in range(9):
+        await conceal(client, f"v{n}")
+    await db.execute(EXPIRE_SECRETS)
+    before = _batches("statement"), _batches("transaction")
+    purged = await sweep(client.app[SERVICES], batch=2)
+    assert purged.secrets == 9
+    assert (_batches("statement") - before[0], _batches("transaction") - before[1]) == (5, 0)
+    assert await db.fetchval("SELECT count(*) FROM secrets") == 0
+    assert (await trail.verify(client.app[SERVICES]))[1] is None
+
+
+async def test_a_batch_failing_mid_read_leaves_the_rest_to_the_transaction(
+    client: Client, db: asyncpg.Connection
+) -> None:
+    # Six rows in sweep order, the third held: the read's first statement purges the first
+    # two; the second (third and fourth) purges nothing; the transaction, from the read's
+    # start, takes the fourth and fifth, skipping the third; a read after it, the sixth.
+    for n in range(6):
+        await conceal(client, f"v{n}")
+    await db.execute(EXPIRE_SECRETS)
+    await db.execute(STAGGER_EXPIRY)
+    before = _batches("statement"), _batches("transaction")
+    earlier = await db.fetchval(EXPIRY_EVENTS)
+    async with db.transaction():
+        # Locked by id: FOR UPDATE beside OFFSET would lock the rows it passes over too.
+        third = "SELECT id FROM secrets ORDER BY expires_at OFFSET 2 LIMIT 1"
+        held = await db.fetchval(f"SELECT id FROM secrets WHERE id = ({third}) FOR UPDATE")  # noqa: S608
+        purged = await asyncio.wait_for(sweep(client.app[SERVICES], batch=2), 5)
+    assert purged.secrets == 5
+    assert (_batches("statement") - before[0], _batches("transaction") - before[1]) == (2, 1)
+    assert await db.fetchval("SELECT id FROM secrets") == held
+    assert await db.fetchval(EXPIRY_EVENTS) - earlier == 5
+    assert (await sweep(client.app[SERVICES], batch=2)).secrets == 1
+    assert await db.fetchval(EXPIRY_EVENTS) - earlier == 6
     assert (await trail.verify(client.app[SERVICES]))[1] is None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -146,7 +147,13 @@ class Expired:
     secret_ids: list[bytes]
     tids: list[tuple[int, int]]  # where each was (block, item): asyncpg's tid
     receipt_ids: list[bytes]
-    upto: datetime  # where the next batch starts
+    upto: datetime  # where the next read starts
+
+    def batches(self, size: int) -> Iterator[Expired]:
+        """The rows in order, `size` at a time."""
+        for at in range(0, len(self.secret_ids), size):
+            rows = slice(at, at + size)
+            yield Expired(self.secret_ids[rows], self.tids[rows], self.receipt_ids[rows], self.upto)
 
 
 async def expired(db: Db, batch: int, since: datetime) -> Expired:
