@@ -190,7 +190,17 @@ async def test_concurrent_sweepers_never_double_count(
     assert (await trail.verify(client.app[SERVICES]))[1] is None
 
 
-def _batches(path: str) -> float:
+def _batches() -> tuple[float, float]:
+    """Sweep batches made so far: by one audited statement, by a transaction."""
+    return _batches_by("statement"), _batches_by("transaction")
+
+
+def _batches_since(before: tuple[float, float]) -> tuple[float, float]:
+    now = _batches()
+    return now[0] - before[0], now[1] - before[1]
+
+
+def _batches_by(path: str) -> float:
     return REGISTRY.get_sample_value("ots_sweeper_batches_total", {"path": path}) or 0.0
 
 
@@ -199,11 +209,11 @@ async def test_a_batch_goes_in_one_audited_statement(
 ) -> None:
     pairs = [await conceal(client, f"v{n}") for n in range(7)]
     await db.execute(EXPIRE_SECRETS)
-    before = _batches("statement"), _batches("transaction")
+    before = _batches()
     earlier = await db.fetchval(EXPIRY_EVENTS)
     purged = await sweep(client.app[SERVICES], batch=3)
     assert (purged.secrets, purged.receipts_expired) == (7, 7)
-    assert (_batches("statement") - before[0], _batches("transaction") - before[1]) == (3, 0)
+    assert _batches_since(before) == (3, 0)
     for pair in pairs:
         status, body = await get(client, f"/private/{pair.receipt_key}")
         assert (status, body["record"]["state"]) == (200, "expired")
@@ -219,10 +229,10 @@ async def test_a_read_of_four_batches_purges_them_a_statement_each(
     for n in range(9):
         await conceal(client, f"v{n}")
     await db.execute(EXPIRE_SECRETS)
-    before = _batches("statement"), _batches("transaction")
+    before = _batches()
     purged = await sweep(client.app[SERVICES], batch=2)
     assert purged.secrets == 9
-    assert (_batches("statement") - before[0], _batches("transaction") - before[1]) == (5, 0)
+    assert _batches_since(before) == (5, 0)
     assert await db.fetchval("SELECT count(*) FROM secrets") == 0
     assert (await trail.verify(client.app[SERVICES]))[1] is None
 
@@ -237,7 +247,7 @@ async def test_a_batch_failing_mid_read_leaves_the_rest_to_the_transaction(
         await conceal(client, f"v{n}")
     await db.execute(EXPIRE_SECRETS)
     await db.execute(STAGGER_EXPIRY)
-    before = _batches("statement"), _batches("transaction")
+    before = _batches()
     earlier = await db.fetchval(EXPIRY_EVENTS)
     async with db.transaction():
         # Locked by id: FOR UPDATE beside OFFSET would lock the rows it passes over too.
@@ -245,7 +255,7 @@ async def test_a_batch_failing_mid_read_leaves_the_rest_to_the_transaction(
         held = await db.fetchval(f"SELECT id FROM secrets WHERE id = ({third}) FOR UPDATE")  # noqa: S608
         purged = await asyncio.wait_for(sweep(client.app[SERVICES], batch=2), 5)
     assert purged.secrets == 5
-    assert (_batches("statement") - before[0], _batches("transaction") - before[1]) == (2, 1)
+    assert _batches_since(before) == (2, 1)
     assert await db.fetchval("SELECT id FROM secrets") == held
     assert await db.fetchval(EXPIRY_EVENTS) - earlier == 5
     assert (await sweep(client.app[SERVICES], batch=2)).secrets == 1
@@ -261,13 +271,13 @@ async def test_a_batch_the_statement_cannot_purge_whole_goes_the_transactional_w
     for n in range(3):
         await conceal(client, f"v{n}")
     await db.execute(EXPIRE_SECRETS)
-    before = _batches("statement"), _batches("transaction")
+    before = _batches()
     earlier = await db.fetchval(EXPIRY_EVENTS)
     async with db.transaction():
         await db.execute("SELECT 1 FROM secrets ORDER BY created_at LIMIT 1 FOR UPDATE")
         purged = await asyncio.wait_for(sweep(client.app[SERVICES], batch=10), 5)
     assert (purged.secrets, purged.receipts_expired) == (2, 2)
-    assert (_batches("statement") - before[0], _batches("transaction") - before[1]) == (0, 1)
+    assert _batches_since(before) == (0, 1)
     assert await db.fetchval(EXPIRY_EVENTS) - earlier == 2
     assert (await sweep(client.app[SERVICES], batch=10)).secrets == 1
     assert await db.fetchval("SELECT count(*) FROM secrets") == 0
@@ -290,11 +300,11 @@ async def test_a_row_not_where_the_read_saw_it_sends_the_batch_the_transactional
         return dataclasses.replace(found, tids=found.tids[::-1])
 
     monkeypatch.setattr(store, "expired", misplaced)
-    before = _batches("statement"), _batches("transaction")
+    before = _batches()
     earlier = await db.fetchval(EXPIRY_EVENTS)
     purged = await sweep(client.app[SERVICES], batch=10)
     assert (purged.secrets, purged.receipts_expired) == (3, 3)
-    assert (_batches("statement") - before[0], _batches("transaction") - before[1]) == (0, 1)
+    assert _batches_since(before) == (0, 1)
     assert await db.fetchval("SELECT count(*) FROM secrets") == 0
     assert await db.fetchval(EXPIRY_EVENTS) - earlier == 3
     assert (await trail.verify(client.app[SERVICES]))[1] is None
