@@ -79,9 +79,9 @@ class Pace:
 # rows a second. Under the saturating lifecycle load, a million rows swept at 14,000 rows
 # a second raised the load's p99 by 61 and 61 % in batches of 1,000, by 42 and 24 % in
 # batches of 250; read with each batch, those took 13,700 rows/s at most. Read four at a
-# time, batches of 250 sweep 22,300 to 23,500 rows/s, and the p99 rose 50 and 38 % (a
-# third drain's baseline was disturbed), against 30 to 112 %, median 58 %, for batches of
-# 1,000 at 24,500 (bench/FINDINGS.md, eleventh round).
+# time, batches of 250 swept 22,300 to 24,600 rows/s and the p99 rose 38 to 122 %, median
+# 45 % over five drains, against 30 to 112 %, median 57 % over six, for batches of 1,000
+# at 24,000 to 24,700 (bench/FINDINGS.md, eleventh round).
 READ_AHEAD = 4
 
 

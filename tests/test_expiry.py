@@ -19,7 +19,7 @@ from app.keys import SERVICES
 from app.server import create_app
 from app.store import expiry as store
 from tests.conftest import make_settings
-from tests.factories import Client, burn, conceal, get, reveal
+from tests.factories import Client, Pair, burn, conceal, get, reveal
 
 
 def _expire(where: str = "") -> str:
@@ -45,6 +45,13 @@ STAGGER_EXPIRY = (
     " FROM (SELECT id, row_number() OVER (ORDER BY created_at) FROM secrets) o"
     " WHERE secrets.id = o.id"
 )
+
+
+async def _expired_secrets(client: Client, db: asyncpg.Connection, count: int) -> list[Pair]:
+    """`count` secrets concealed, then all of them past their time."""
+    pairs = [await conceal(client, f"v{n}") for n in range(count)]
+    await db.execute(EXPIRE_SECRETS)
+    return pairs
 
 
 async def test_expired_secret_does_not_exist_anywhere(
@@ -108,9 +115,7 @@ async def test_a_sweep_keeps_to_its_rate(client: Client, db: asyncpg.Connection)
     """OTS_EXPIRY_RATE: after each full batch a pass waits until its rows are due at the
     rate, and still drains the whole backlog. 30 rows in batches of 10 at 50 rows a second:
     at least 0.6 s (it waits after 10, 20 and 30 rows); unpaced it takes a few ms."""
-    for n in range(30):
-        await conceal(client, f"old {n}")
-    await db.execute(EXPIRE_SECRETS)
+    await _expired_secrets(client, db, 30)
     started = time.monotonic()
     purged = await asyncio.wait_for(sweep(client.app[SERVICES], batch=10, rate=50), 10)
     assert time.monotonic() - started >= 30 / 50 - CLOCK_SLACK
@@ -125,9 +130,7 @@ CLOCK_SLACK = 0.02
 async def test_sweep_deletes_receipts_past_their_life(
     client: Client, db: asyncpg.Connection
 ) -> None:
-    for n in range(3):
-        await conceal(client, f"old {n}")
-    await db.execute(EXPIRE_SECRETS)
+    await _expired_secrets(client, db, 3)
     await db.execute(EXPIRE_RECEIPTS)
     purged = await sweep(client.app[SERVICES], batch=2)
     assert purged.receipts_deleted == 3
@@ -150,9 +153,7 @@ async def test_a_row_skipped_mid_pass_is_taken_by_the_next_pass(
 ) -> None:
     # A pass goes forward by expires_at, so a row it skipped (held) lies behind it: the
     # next pass, starting from the oldest again, must take it.
-    for n in range(5):
-        await conceal(client, f"v{n}")
-    await db.execute(EXPIRE_SECRETS)
+    await _expired_secrets(client, db, 5)
     await db.execute(STAGGER_EXPIRY)
     async with db.transaction():
         held = await db.fetchval("SELECT id FROM secrets ORDER BY expires_at LIMIT 1 FOR UPDATE")
@@ -207,8 +208,7 @@ def _batches_by(path: str) -> float:
 async def test_a_batch_goes_in_one_audited_statement(
     client: Client, db: asyncpg.Connection
 ) -> None:
-    pairs = [await conceal(client, f"v{n}") for n in range(7)]
-    await db.execute(EXPIRE_SECRETS)
+    pairs = await _expired_secrets(client, db, 7)
     before = _batches()
     earlier = await db.fetchval(EXPIRY_EVENTS)
     purged = await sweep(client.app[SERVICES], batch=3)
@@ -226,9 +226,7 @@ async def test_a_read_of_four_batches_purges_them_a_statement_each(
 ) -> None:
     # Batches of 2: the first read takes 8 rows (four batches' worth) in four statements,
     # and, having come back full, a second read takes the ninth.
-    for n in range(9):
-        await conceal(client, f"v{n}")
-    await db.execute(EXPIRE_SECRETS)
+    await _expired_secrets(client, db, 9)
     before = _batches()
     purged = await sweep(client.app[SERVICES], batch=2)
     assert purged.secrets == 9
@@ -243,9 +241,7 @@ async def test_a_batch_failing_mid_read_leaves_the_rest_to_the_transaction(
     # Six rows in sweep order, the third held: the read's first statement purges the first
     # two; the second (third and fourth) purges nothing; the transaction, from the read's
     # start, takes the fourth and fifth, skipping the third; a read after it, the sixth.
-    for n in range(6):
-        await conceal(client, f"v{n}")
-    await db.execute(EXPIRE_SECRETS)
+    await _expired_secrets(client, db, 6)
     await db.execute(STAGGER_EXPIRY)
     before = _batches()
     earlier = await db.fetchval(EXPIRY_EVENTS)
@@ -268,9 +264,7 @@ async def test_a_batch_the_statement_cannot_purge_whole_goes_the_transactional_w
 ) -> None:
     # A row someone holds: the statement would skip it, so it purges nothing, and the
     # transaction purges the other two, each recorded; the next pass takes the third.
-    for n in range(3):
-        await conceal(client, f"v{n}")
-    await db.execute(EXPIRE_SECRETS)
+    await _expired_secrets(client, db, 3)
     before = _batches()
     earlier = await db.fetchval(EXPIRY_EVENTS)
     async with db.transaction():
@@ -290,9 +284,7 @@ async def test_a_row_not_where_the_read_saw_it_sends_the_batch_the_transactional
 ) -> None:
     # As if two slots had been reused between the read and the purge: the statement finds
     # other rows there (their ids differ), purges nothing, and the transaction does it.
-    for n in range(3):
-        await conceal(client, f"v{n}")
-    await db.execute(EXPIRE_SECRETS)
+    await _expired_secrets(client, db, 3)
     read = store.expired
 
     async def misplaced(*args: Any) -> store.Expired:
