@@ -166,3 +166,26 @@ async def test_several_workers_share_one_port(database_url: str) -> None:
     assert proc.returncode == 0
     gone, alive = psutil.wait_procs(workers, timeout=BOUND)
     assert (len(gone), alive) == (2, [])
+
+
+async def test_metrics_count_each_request_once(client: Client) -> None:
+    """The middleware's labelled metrics are looked up once and kept (app.metrics.child):
+    the kept ones must still be the ones /metrics shows."""
+
+    async def counted() -> tuple[float, float]:
+        text = await (await client.get("/metrics")).text()
+        route = 'route="/api/v2/secret/conceal"'
+        requests = re.search(
+            rf'ots_http_requests_total\{{method="POST",{route},status="200"\}} (\S+)', text
+        )
+        timed = re.search(rf"ots_http_request_duration_seconds_count\{{{route}\}} (\S+)", text)
+        return (
+            float(requests.group(1)) if requests else 0.0,
+            float(timed.group(1)) if timed else 0.0,
+        )
+
+    before = await counted()
+    for _ in range(3):
+        await conceal(client, "counted")
+    after = await counted()
+    assert (after[0] - before[0], after[1] - before[1]) == (3.0, 3.0)

@@ -20,6 +20,7 @@ from app.core.errors import (
     WrongPassphrase,
 )
 from app.http import Handler
+from app.http.responses import json_response
 from app.store.db import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def error_response(
         "error_type": error_type or _HTTP_TYPES.get(status, "Error"),
         "success": False,
     }
-    return web.json_response(body, status=status)
+    return json_response(body, status=status)
 
 
 # Most specific first: the first matching class decides the status.

@@ -35,6 +35,7 @@ from app.api.openapi_schema import (
     secured,
 )
 from app.config import Settings
+from app.http.responses import json_response
 from app.keys import SETTINGS
 
 FLAG_NAMES = (
@@ -365,7 +366,7 @@ def document(settings: Settings) -> Schema:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(document(request.config_dict[SETTINGS]))
+    return json_response(document(request.config_dict[SETTINGS]))
 
 
 def setup(app: web.Application) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -46,7 +47,12 @@ class Services:
     base_url: str  # links in notification mail are built like the API's
 
     def plan(self, name: str) -> Plan:
-        return next(plan for plan in self.plans if plan.name == name)
+        return self._plans_by_name[name]
+
+    @functools.cached_property
+    def _plans_by_name(self) -> dict[str, Plan]:
+        """A request looks its plan up three times or more."""
+        return {plan.name: plan for plan in self.plans}
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> Services:

@@ -26,7 +26,7 @@ async def throttle(svc: Services, caller: Caller, event: str) -> None:
     if count is None:
         return
     if svc.counts.hit_early(count, svc.rate_limits.limit(event)):
-        metrics.RATE_COUNTED_EARLY.labels(event).inc()
+        metrics.child(metrics.RATE_COUNTED_EARLY, event).inc()
         return
     await judge(svc, caller, count, await svc.counts.hit(count))
 

@@ -136,7 +136,7 @@ async def _create(svc: Services, caller: Caller, draft: _Draft) -> Created:
     event = caused_by(caller, "secret.created", receipt_ref=new.receipt_id, detail=draft.kind)
     mail = notify.recipient_mail(svc, new, share_key, draft.recipient) if draft.recipient else None
     created = await store.insert_pair(svc.writes.bound(event), new, mail)
-    metrics.SECRETS_CREATED.labels(draft.kind).inc()
+    metrics.child(metrics.SECRETS_CREATED, draft.kind).inc()
     return Created(
         kind=draft.kind,
         custid=caller.custid,

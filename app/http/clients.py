@@ -28,6 +28,8 @@ def client_address(request: web.Request) -> str:
 
 
 def _trusted(address: str, networks: tuple[IPNetwork, ...]) -> bool:
+    if not networks:  # no proxies configured: the peer is the client, no need to parse it
+        return False
     try:
         ip = ip_address(address)
     except ValueError:

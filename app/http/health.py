@@ -9,6 +9,7 @@ import logging
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.http.responses import json_response
 from app.keys import SERVICES, SETTINGS
 from app.metrics import POOL_IDLE, POOL_SIZE
 
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -27,10 +28,10 @@ async def readyz(request: web.Request) -> web.Response:
                 await db.fetchval("SELECT 1")
     except Exception as exc:  # any failure to reach the database: not ready
         log.warning("not ready: %s", type(exc).__name__)
-        response = web.json_response({"status": "unavailable"}, status=503)
+        response = json_response({"status": "unavailable"}, status=503)
         response.headers["Retry-After"] = "5"
         return response
-    return web.json_response({"status": "ready"})
+    return json_response({"status": "ready"})
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import uuid
+import secrets
 
 from aiohttp import web
 
@@ -17,7 +17,7 @@ _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get("X-Request-ID", "")
-    request[REQUEST_ID] = given if _SANE.match(given) else uuid.uuid4().hex
+    request[REQUEST_ID] = given if _SANE.match(given) else secrets.token_hex(16)
     logs.REQUEST_ID.set(request[REQUEST_ID])
     response = await handler(request)
     response.headers["X-Request-ID"] = request[REQUEST_ID]

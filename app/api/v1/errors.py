@@ -7,6 +7,7 @@ from aiohttp import web
 from app.api.errors import ApiError
 from app.core.errors import DomainError, UnknownSecret
 from app.http import Handler
+from app.http.responses import json_response
 
 PREFIX = "/api/v1/"
 
@@ -38,4 +39,4 @@ def _v1_response(exc: Exception) -> web.Response | None:
 
 
 def v1_error(message: str, **extra: str) -> web.Response:
-    return web.json_response({**extra, "message": message}, status=404)
+    return json_response({**extra, "message": message}, status=404)

@@ -10,17 +10,18 @@ from app.api.v1 import records, routes
 from app.config import body_limit
 from app.core import receipts, secrets
 from app.core.errors import NotAuthorized, UnknownSecret, WrongPassphrase
+from app.http.responses import json_response
 from app.keys import SERVICES, SETTINGS
 
 
 async def status(request: web.Request) -> web.Response:
-    return web.json_response({"status": "nominal", "locale": "en"})
+    return json_response({"status": "nominal", "locale": "en"})
 
 
 async def authcheck(request: web.Request) -> web.Response:
     if (await caller_of(request)).anonymous:
         raise NotAuthorized
-    return web.json_response({"status": "nominal", "locale": "en"})
+    return json_response({"status": "nominal", "locale": "en"})
 
 
 async def share(request: web.Request) -> web.Response:
@@ -32,7 +33,7 @@ async def share(request: web.Request) -> web.Response:
         caller,
         conceal_request(params),
     )
-    return web.json_response(records.created_hash(created))
+    return json_response(records.created_hash(created))
 
 
 async def generate(request: web.Request) -> web.Response:
@@ -43,7 +44,7 @@ async def generate(request: web.Request) -> web.Response:
         caller,
         generate_request(params, shown_at_creation=True),
     )
-    return web.json_response({**records.created_hash(created), "value": created.value})
+    return json_response({**records.created_hash(created), "value": created.value})
 
 
 async def reveal(request: web.Request) -> web.Response:
@@ -59,7 +60,7 @@ async def reveal(request: web.Request) -> web.Response:
         )
     except WrongPassphrase:
         raise UnknownSecret(key) from None
-    return web.json_response(
+    return json_response(
         {
             "value": revealed.value,
             "secret_key": key,
@@ -80,7 +81,7 @@ async def metadata(request: web.Request) -> web.Response:
     if view.value is not None:
         body["value"] = view.value
     body["passphrase_required"] = view.receipt.has_passphrase
-    return web.json_response(body)
+    return json_response(body)
 
 
 async def burn(request: web.Request) -> web.Response:
@@ -98,7 +99,7 @@ async def burn(request: web.Request) -> web.Response:
     if not outcome.burned:
         raise UnknownSecret(key)
     # The key named `state` holds the whole metadata hash: an upstream quirk clients parse.
-    return web.json_response(
+    return json_response(
         {
             "state": records.receipt_hash(outcome.view),
             "secret_shortkey": outcome.view.receipt.secret_shortkey,
@@ -109,7 +110,7 @@ async def burn(request: web.Request) -> web.Response:
 async def recent(request: web.Request) -> web.Response:
     caller = await caller_of(request)
     views = await receipts.recent(request.config_dict[SERVICES], caller)
-    return web.json_response([records.receipt_hash(v, with_secret_key=False) for v in views])
+    return json_response([records.receipt_hash(v, with_secret_key=False) for v in views])
 
 
 def setup(app: web.Application) -> None:

@@ -11,6 +11,7 @@ from app.api.auth import caller_of
 from app.api.parsing import as_int
 from app.api.v2 import routes
 from app.core import trail
+from app.http.responses import json_response
 from app.keys import SERVICES
 from app.store.audit import Row
 
@@ -31,7 +32,7 @@ async def events(request: web.Request) -> web.Response:
     after = min(max(as_int(query.get("after")) or 0, 0), _LAST_ID)
     limit = min(max(as_int(query.get("limit")) or DEFAULT_LIMIT, 1), trail.PAGE_LIMIT)
     rows = await trail.page(request.config_dict[SERVICES], caller, since, until, after, limit)
-    return web.json_response(
+    return json_response(
         {
             "success": True,
             "count": len(rows),

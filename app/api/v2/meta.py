@@ -6,22 +6,23 @@ from aiohttp import web
 
 from app import __version__
 from app.api.v2 import routes
+from app.http.responses import json_response
 from app.keys import SETTINGS
 
 
 async def status(request: web.Request) -> web.Response:
-    return web.json_response({"success": True, "status": "nominal", "locale": _locale(request)})
+    return json_response({"success": True, "status": "nominal", "locale": _locale(request)})
 
 
 async def version(request: web.Request) -> web.Response:
-    return web.json_response(
+    return json_response(
         {"success": True, "version": __version__.split("."), "locale": _locale(request)}
     )
 
 
 async def supported_locales(request: web.Request) -> web.Response:
     locales = list(request.config_dict[SETTINGS].locales)
-    return web.json_response(
+    return json_response(
         {
             "success": True,
             "locales": locales,

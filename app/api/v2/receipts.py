@@ -10,6 +10,7 @@ from app.api.auth import caller_of
 from app.api.parsing import as_bool, as_text, read_params
 from app.api.v2 import records, routes
 from app.core import receipts as core
+from app.http.responses import json_response
 from app.keys import SERVICES, SETTINGS
 
 
@@ -23,7 +24,7 @@ async def show(request: web.Request) -> web.Response:
         request.match_info["key"],
         claim_value=request.method != "HEAD",
     )
-    return web.json_response(
+    return json_response(
         {
             "success": True,
             "record": records.receipt_record(view, request.config_dict[SETTINGS].base_url),
@@ -45,7 +46,7 @@ async def burn(request: web.Request) -> web.Response:
     )
     details = records.receipt_details(outcome.view)
     details["title"] = "Secret burned" if outcome.view.receipt.state == "burned" else ""
-    return web.json_response(
+    return json_response(
         {
             # Burned now or gone already (idempotent); False only when not confirmed.
             "success": outcome.view.share_key is None,
@@ -62,7 +63,7 @@ async def recent(request: web.Request) -> web.Response:
     views = await core.recent(request.config_dict[SERVICES], caller)
     listed = [records.listing_record(view) for view in views]
     received = [record for record in listed if record["is_destroyed"]]
-    return web.json_response(
+    return json_response(
         {
             "success": True,
             "custid": caller.custid,

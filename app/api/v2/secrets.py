@@ -21,6 +21,7 @@ from app.config import body_limit
 from app.core import secrets as core
 from app.core.context import Caller
 from app.core.rules import obscure_email
+from app.http.responses import json_response
 from app.keys import SERVICES
 from app.store.secrets import LiveSecret
 
@@ -53,7 +54,7 @@ async def show(request: web.Request) -> web.Response:
     key = request.match_info["key"]
     live = await core.show_secret(request.config_dict[SERVICES], caller, key)
     passphrase_ok = live.passphrase_salt is None
-    return web.json_response(
+    return json_response(
         {
             "success": True,
             "record": records.secret_record(live, key),
@@ -77,7 +78,7 @@ async def reveal(request: web.Request) -> web.Response:
     record = records.secret_record(revealed.secret, key)
     if revealed.value is not None:
         record.update(state="received", secret_value=revealed.value)
-    return web.json_response(
+    return json_response(
         {
             "success": True,
             "record": record,
@@ -99,7 +100,7 @@ def _owns(caller: Caller, live: LiveSecret) -> bool:
 
 def _created_response(created: core.Created) -> web.Response:
     safe = [obscure_email(created.recipient)] if created.recipient else []
-    return web.json_response(
+    return json_response(
         {
             "success": True,
             "custid": created.custid,
