@@ -102,10 +102,10 @@ async def _expire_read(
         for part in found.batches(batch):
             if not await _purge_batch(svc, db, part):
                 break
-            gone += len(part.secret_ids)
-            await pace.took(len(part.secret_ids))
+            gone += len(part.tids)
+            await pace.took(len(part.tids))
         else:
-            return gone, found.upto, len(found.secret_ids) == wanted
+            return gone, found.upto, len(found.tids) == wanted
     # From the read's start: what the statements purged is gone, the rest is taken here.
     SWEEP_BATCHES.labels("transaction").inc()
     taken, upto = await _expire_in_transaction(svc, batch, since)
@@ -116,10 +116,9 @@ async def _expire_read(
 async def _purge_batch(svc: Services, db: Db, part: store.Expired) -> bool:
     """One batch as read, purged and recorded in one audited statement; False if it
     could not purge them all, and then it purged none."""
-    columns = [part.secret_ids, part.tids]
     try:
         await svc.chains.write_alike(
-            db, svc.audit_key, store.PURGE_EXPIRED, columns, EXPIRY, part.receipt_ids
+            db, svc.audit_key, store.PURGE_EXPIRED, part.columns(), EXPIRY, part.receipt_refs
         )
     except NOT_MADE_WHOLE:
         return False  # rolled back: the transactional way decides each row

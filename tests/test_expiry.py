@@ -209,15 +209,21 @@ async def test_a_batch_goes_in_one_audited_statement(
     client: Client, db: asyncpg.Connection
 ) -> None:
     pairs = await _expired_secrets(client, db, 7)
+    receipts = {row["receipt_id"] for row in await db.fetch("SELECT receipt_id FROM secrets")}
     before = _batches()
-    earlier = await db.fetchval(EXPIRY_EVENTS)
+    earlier = await db.fetchval("SELECT coalesce(max(id), 0) FROM audit_events")
     purged = await sweep(client.app[SERVICES], batch=3)
     assert (purged.secrets, purged.receipts_expired) == (7, 7)
     assert _batches_since(before) == (3, 0)
+    # Each event names the receipt of a secret that went (sent packed, as hex words).
+    named = await db.fetch(
+        "SELECT event, actor, receipt_ref FROM audit_events WHERE id > $1", earlier
+    )
+    assert [(row["event"], row["actor"]) for row in named] == [("secret.expired", "system")] * 7
+    assert {row["receipt_ref"] for row in named} == receipts
     for pair in pairs:
         status, body = await get(client, f"/private/{pair.receipt_key}")
         assert (status, body["record"]["state"]) == (200, "expired")
-    assert await db.fetchval(EXPIRY_EVENTS) - earlier == 7
     assert (await trail.verify(client.app[SERVICES]))[1] is None
 
 
@@ -283,7 +289,7 @@ async def test_a_row_not_where_the_read_saw_it_sends_the_batch_the_transactional
     client: Client, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # As if two slots had been reused between the read and the purge: the statement finds
-    # other rows there (their ids differ), purges nothing, and the transaction does it.
+    # other rows there (their receipts differ), purges nothing, and the transaction does it.
     await _expired_secrets(client, db, 3)
     read = store.expired
 

@@ -14,7 +14,6 @@ rarely wait on each other.
 
 from __future__ import annotations
 
-import binascii
 import functools
 import hashlib
 import hmac
@@ -178,25 +177,25 @@ def chained_alike(
     head: tuple[int, bytes],
     at: datetime,
     like: Event,
-    receipt_refs: Sequence[bytes | None],
+    receipt_refs: Sequence[str],
 ) -> list[bytes]:
-    """The chain hashes chained() gives events that are `like` but for each one's receipt,
-    byte for byte (tests/test_audit_chain.py), without making the events or rows: only
-    the seq and the receipt differ between their canonical forms. The sweeper's, one per
-    expired secret: 1.6 against 5.2 µs a row with the events made and the rows laid out
-    in arrays (bench/FINDINGS.md, sixth round)."""
+    """The chain hashes chained() gives events that are `like` but for each one's receipt
+    (`receipt_refs`: in hex, as the canonical form holds them), byte for byte
+    (tests/test_audit_chain.py), without making the events or rows: only the seq and the
+    receipt differ between their canonical forms. The sweeper's, one per expired secret:
+    1.6 against 5.2 µs a row with the events made and the rows laid out in arrays
+    (bench/FINDINGS.md, sixth round)."""
     hashes, (seq, previous) = [], head
     keyed = _keyed(key)
-    start = f"[{part},".encode()
+    start = f"[{part},"
     middle = (
         f",{_micros(at)},{_text(like.event)},{_text(like.outcome)},{_text(like.actor)},"
         f"{_text(like.client_ip)},{_text(like.user_agent)},{_text(like.request_id)},"
-    ).encode()
-    end = f",{_text(like.detail)}]".encode()
+    )
+    end = f",{_text(like.detail)}]"
     for ref in receipt_refs:
         seq += 1
-        ref_json = b'"%s"' % binascii.hexlify(ref) if ref is not None else b"null"
-        previous = _link(keyed, previous, b"%s%d%s%s%s" % (start, seq, middle, ref_json, end))
+        previous = _link(keyed, previous, f'{start}{seq}{middle}"{ref}"{end}'.encode())
         hashes.append(previous)
     return hashes
 

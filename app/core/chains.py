@@ -127,10 +127,10 @@ class Chains:
         sql: str,
         columns: Sequence[object],
         like: Event,
-        receipt_refs: Sequence[bytes | None],
+        receipt_refs: Sequence[str],
     ) -> list[asyncpg.Record]:
         """write_batch() for an audited_batch(alike=True) statement: an event per element
-        of `receipt_refs`, each `like` but for its receipt."""
+        of `receipt_refs` (in hex), each `like` but for its receipt; `columns` packed."""
 
         def audit(part: int, head: _Head) -> tuple[list[object], _Head]:
             at = datetime.now(UTC)

@@ -47,10 +47,11 @@ SELECT receipt_id, expires_at FROM gone
 # (every query checks expires_at), so between the two statements only another sweeper
 # can take them.
 #
-# Rows are found again by where the read saw them (ctid), checked against their id: a
-# slot reused since then fails the check, and the batch goes the transactional way. That
-# saves two primary-key lookups a row, and relies on secrets never being updated (a row
-# keeps its place for life); an update would send every batch it met the slow way.
+# Rows are found again by where the read saw them (ctid), checked against their receipt
+# (unique to a secret, and what the row's event names): a slot reused since then fails
+# the check, and the batch goes the transactional way. That saves two primary-key lookups
+# a row, and relies on secrets never being updated (a row keeps its place for life); an
+# update would send every batch it met the slow way.
 # No step joins two sets: the plan PostgreSQL caches after five runs guesses ten rows
 # for the batch, and on that guess it had joined `gone` to `input` by reading all of
 # `input` for each row, 4,000,000 comparisons a batch of 2,000 (tests/test_sweeper_plan.py;
@@ -62,13 +63,15 @@ SELECT receipt_id, expires_at FROM gone
 # joined to the locked rows (EXPLAIN ANALYZE, sixth round). `work` gives each change's
 # secret id as its `ord`: the guard counts distinct ones, one per secret purged.
 #
-# The batch comes back as one row of arrays, not a row per secret: the service's Python
-# per row went from 6.3-8.2 to 4.8-5.0 µs (bench/FINDINGS.md, sixth round). The arrays
-# are aggregated in one pass, so their elements line up.
+# The read comes back as one row, each column a text of words joined by spaces (ctids as
+# PostgreSQL writes them, receipts in hex), and the purge takes them back so (an
+# audited_batch(alike=True) statement's columns are packed): the driver then decodes and
+# encodes a string a column, not an element a row (store.audit). The words are
+# aggregated in one pass, so they line up.
 EXPIRED = """
-SELECT array_agg(id) AS ids, array_agg(ctid) AS tids, array_agg(receipt_id) AS receipt_ids,
+SELECT string_agg(ctid::text, ' ') AS tids, string_agg(encode(receipt_id, 'hex'), ' ') AS refs,
        max(expires_at) AS upto
-  FROM (SELECT id, ctid, receipt_id, expires_at FROM secrets
+  FROM (SELECT ctid, receipt_id, expires_at FROM secrets
          WHERE expires_at <= now() AND expires_at >= $2 ORDER BY expires_at LIMIT $1) batch
 """
 
@@ -76,13 +79,15 @@ PURGE_EXPIRED = audited_batch(
     f"""
 locked AS (
     SELECT s.ctid FROM input, LATERAL (
-        SELECT ctid FROM secrets WHERE ctid = input.tid AND id = input.id AND expires_at <= now()
+        SELECT ctid FROM secrets
+         WHERE ctid = input.tid::tid AND receipt_id = decode(input.receipt_ref, 'hex')
+           AND expires_at <= now()
            FOR UPDATE SKIP LOCKED
     ) s
 ), gone AS (
     DELETE FROM secrets WHERE ctid = ANY(ARRAY(SELECT ctid FROM locked)) RETURNING id
 ), {guesses_dropped("gone")}, work AS (SELECT id AS ord FROM gone)""",  # noqa: S608  # constants only
-    (("id", "bytea"), ("tid", "tid")),
+    (("tid", "tid"), ("receipt_ref", "bytea")),
     alike=True,
 )
 
@@ -144,24 +149,27 @@ async def purge_secrets(tx: Db, batch: int, since: datetime) -> tuple[list[bytes
 class Expired:
     """A batch of expired secrets as read, before anything is purged."""
 
-    secret_ids: list[bytes]
-    tids: list[tuple[int, int]]  # where each was (block, item): asyncpg's tid
-    receipt_ids: list[bytes]
+    tids: list[str]  # where each was, as PostgreSQL writes a tid: "(block,item)"
+    receipt_refs: list[str]  # each one's receipt, in hex
     upto: datetime  # where the next read starts
 
     def batches(self, size: int) -> Iterator[Expired]:
         """The rows in order, `size` at a time."""
-        for at in range(0, len(self.secret_ids), size):
+        for at in range(0, len(self.tids), size):
             rows = slice(at, at + size)
-            yield Expired(self.secret_ids[rows], self.tids[rows], self.receipt_ids[rows], self.upto)
+            yield Expired(self.tids[rows], self.receipt_refs[rows], self.upto)
+
+    def columns(self) -> list[str]:
+        """PURGE_EXPIRED's own parameters, packed."""
+        return [" ".join(self.tids), " ".join(self.receipt_refs)]
 
 
 async def expired(db: Db, batch: int, since: datetime) -> Expired:
     row = await db.fetchrow(EXPIRED, batch, since)
     assert row is not None  # noqa: S101  # an aggregate always gives a row
     if row["upto"] is None:  # nothing expired from `since`
-        return Expired([], [], [], since)
-    return Expired(row["ids"], row["tids"], row["receipt_ids"], row["upto"])
+        return Expired([], [], since)
+    return Expired(row["tids"].split(" "), row["refs"].split(" "), row["upto"])
 
 
 async def purge_receipts(tx: Db, batch: int, since: datetime) -> tuple[int, datetime]:
