@@ -130,12 +130,13 @@ class Chains:
         receipt_refs: Sequence[str],
     ) -> list[asyncpg.Record]:
         """write_batch() for an audited_batch(alike=True) statement: an event per element
-        of `receipt_refs` (in hex), each `like` but for its receipt; `columns` packed."""
+        of `receipt_refs` (in hex), each `like` but for its receipt; `columns` packed, the
+        same receipts among them (the statement's rows read them there)."""
 
         def audit(part: int, head: _Head) -> tuple[list[object], _Head]:
             at = datetime.now(UTC)
             hashes = chained_alike(key, part, head, at, like, receipt_refs)
-            args = store.alike_args(part, head, at, shared_fields(like), receipt_refs, hashes)
+            args = store.alike_args(part, head, at, shared_fields(like), hashes)
             return args, (head[0] + len(hashes), hashes[-1])
 
         return await self._one_try(db, sql, columns, audit)

@@ -170,18 +170,18 @@ _ROW_FIELDS = """e.seq, ${at}::timestamptz, e.event, e.outcome, e.actor, e.clien
 # after the head. With chained_alike, chaining and laying out a batch's rows went from 5.2
 # to 1.6 µs a row (bench/FINDINGS.md, sixth round).
 #
-# Its arrays go packed, one parameter each: the receipts as their hex words joined by
-# spaces, the chain hashes end to end (HASH_BYTES each), and so do the work's own columns
-# (as text words, which the work casts). The driver checks every element of an array on
-# its own (collections.abc isinstance tests) and encodes and decodes it apart: 40 % of the
-# sweep's Python a row, against one string or bytea a statement (twelfth round).
+# Its arrays go packed, one parameter each: the work's columns as text words joined by
+# spaces (which the work casts), the chain hashes end to end (HASH_BYTES each). The
+# driver checks every element of an array on its own (collections.abc isinstance tests)
+# and encodes and decodes it apart: 40 % of the sweep's Python a row, against one string
+# or bytea a statement (twelfth round). The receipts are one of the work's columns, in
+# hex, and the audit rows read them from `input` too: sent and parsed once.
 ALIKE_SHARED = ("event", "outcome", "actor", "client_ip", "user_agent", "request_id", "detail")
 HASH_BYTES = 32  # HMAC-SHA256
-_ALIKE_PACKED = ("receipt_refs", "chain_hashes")
-_ALIKE_FIELDS = """${from_seq}::bigint + e.n, ${at}::timestamptz, ${event}::text,
+_ALIKE_FIELDS = """${from_seq}::bigint + e.ord, ${at}::timestamptz, ${event}::text,
            ${outcome}::text, ${actor}::text, ${client_ip}::text, ${user_agent}::text,
            ${request_id}::text, decode(e.receipt_ref, 'hex'), ${detail}::text,
-           substring(${chain_hashes}::bytea FROM (e.n * {hash_bytes} - {last})::int
+           substring(${chain_hashes}::bytea FROM (e.ord * {hash_bytes} - {last})::int
                      FOR {hash_bytes})"""
 
 # audited_batch()'s parameters after the work's, in order (batch_args gives them).
@@ -193,7 +193,8 @@ def audited_batch(work: str, columns: Sequence[tuple[str, str]], *, alike: bool 
     parameters ($1 to $len(columns), an array each, read as the columns of `input`);
     batch_args() gives the rest. With `alike` (events the same but for their receipt),
     alike_args() does, and every array goes packed: each of the work's columns as one text
-    of words joined by spaces, which `input` holds as text for the work to cast."""
+    of words joined by spaces, which `input` holds as text for the work to cast; one of
+    them is `receipt_ref`, each event's receipt in hex."""
 
     def arrays(first: int, cols: Sequence[tuple[str, str]]) -> str:
         if alike:
@@ -209,15 +210,14 @@ def audited_batch(work: str, columns: Sequence[tuple[str, str]], *, alike: bool 
         )
     first = len(columns) + len(_BATCH_SCALARS) + 1  # the rows' own parameters
     if alike:
+        if "receipt_ref" not in dict(columns):
+            raise ValueError("an alike batch reads its events' receipts from `receipt_ref`")
         shared = {name: first + i for i, name in enumerate(ALIKE_SHARED)}
-        packed = {name: first + len(ALIKE_SHARED) + i for i, name in enumerate(_ALIKE_PACKED)}
+        hashes = first + len(ALIKE_SHARED)
         fields = _ALIKE_FIELDS.format(
-            **scalars, **shared, **packed, hash_bytes=HASH_BYTES, last=HASH_BYTES - 1
+            **scalars, **shared, chain_hashes=hashes, hash_bytes=HASH_BYTES, last=HASH_BYTES - 1
         )
-        rows = (
-            f"unnest(string_to_array(${packed['receipt_refs']}::text, ' '))"
-            " WITH ORDINALITY AS e(receipt_ref, n)"
-        )
+        rows = "input AS e"
     else:
         fields = _ROW_FIELDS.format(**scalars)
         rows = f"unnest({arrays(first, _ROW_COLUMNS)}) AS e({_names(_ROW_COLUMNS)})"
@@ -243,14 +243,13 @@ def alike_args(
     head: tuple[int, bytes],
     at: datetime,
     shared: Sequence[str | None],
-    receipt_refs: Sequence[str],
     hashes: Sequence[bytes],
 ) -> list[object]:
     """An audited_batch(alike=True) statement's parameters after the work's: the events'
-    shared fields (in ALIKE_SHARED's order), then their receipts (hex) and hashes, packed,
-    chained on `head` (its seq and hash) of chain `part`, which they move to the last."""
+    shared fields (in ALIKE_SHARED's order), then their hashes end to end, chained on
+    `head` (its seq and hash) of chain `part`, which they move to the last."""
     scalars = [part, head[0], head[1], head[0] + len(hashes), hashes[-1], at]
-    return [*scalars, *shared, " ".join(receipt_refs), b"".join(hashes)]
+    return [*scalars, *shared, b"".join(hashes)]
 
 
 # The columns an audited statement adds to its work's (the batch's `ord`, the guard's).
