@@ -34,18 +34,25 @@ function common.my_slice()
   return common.slice(os.getenv("BENCH_KEYS"), id, tonumber(os.getenv("BENCH_THREADS")))
 end
 
-function common.done(summary, latency, requests)
-  local exhausted = 0
+-- A count every thread keeps (thread:set), summed over them; 0 where none kept it.
+local function total(name)
+  local sum = 0
   for _, thread in ipairs(threads) do
-    exhausted = exhausted + (tonumber(thread:get("exhausted")) or 0)
+    sum = sum + (tonumber(thread:get(name)) or 0)
   end
+  return sum
+end
+
+function common.done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'BENCH_JSON {"requests": %d, "duration_us": %d, "connect_errors": %d, "read_errors": %d, '
       .. '"write_errors": %d, "status_errors": %d, "timeouts": %d, "p50_us": %d, "p99_us": %d, '
-      .. '"max_us": %d, "exhausted_threads": %d}\n',
+      .. '"max_us": %d, "exhausted_threads": %d, "lifecycles_started": %d, '
+      .. '"lifecycles_finished": %d}\n',
     summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max, exhausted))
+    latency:percentile(50), latency:percentile(99), latency.max, total("exhausted"),
+    total("started"), total("finished")))
 end
 
 return common
