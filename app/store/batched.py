@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from app.store import secrets
 from app.store.audit import EVENT_ONLY, audited_batch
+from app.store.live import alive
 from app.store.lockouts import guesses_dropped
 
 
@@ -74,7 +75,7 @@ CONSUME_MANY = audited_batch(
     f"""
 locked AS (
     SELECT s.id FROM secrets s JOIN receipts r ON r.id = s.receipt_id
-     WHERE s.id IN (SELECT secret_id FROM input) AND s.expires_at > now()
+     WHERE s.id IN (SELECT secret_id FROM input) AND {alive("s")}
      FOR UPDATE OF s, r SKIP LOCKED
 ), gone AS (
     DELETE FROM secrets s USING locked WHERE s.id = locked.id RETURNING s.id, s.receipt_id

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from app.config import Lockout
 from app.store.db import Db
+from app.store.live import alive
 
-ROW_LOCK = "SELECT 1 FROM secrets WHERE id = $1 AND expires_at > now() FOR UPDATE"
+ROW_LOCK = f"SELECT 1 FROM secrets s WHERE s.id = $1 AND {alive('s')} FOR UPDATE"  # noqa: S608
 
 # Seconds left on the longest lock that applies to this client, or NULL.
 LOCKED_FOR = """

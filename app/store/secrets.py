@@ -2,8 +2,8 @@
 
 Plain SQL: every statement an auditor sees in pg_stat_statements is written here, or in
 app/store/batched.py for the same changes many at once (group commit).
-Expiry is enforced inside each statement (`expires_at > now()`, the database clock);
-the sweeper only reclaims rows.
+Expiry is enforced inside each statement (`expires_at > now()`, the database clock, as
+store.live.alive writes it); the sweeper only reclaims rows.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import asyncpg
 
 from app.store.audit import Audited, audited, work_of
 from app.store.db import Db, as_columns
+from app.store.live import alive
 from app.store.lockouts import guesses_dropped
 from app.store.ratelimits import Hit, counted, counted_batch, hit_of
 
@@ -156,12 +157,12 @@ def pair_args(new: NewSecret) -> tuple[object, ...]:
     )
 
 
-_LIVE = """
+_LIVE = f"""
 SELECT s.id, s.receipt_id, s.key_id, s.ciphertext, s.passphrase_salt, s.value_bytes,
        r.secret_ttl AS ttl, s.created_at AS created, s.expires_at, r.custid
   FROM secrets s JOIN receipts r ON r.id = s.receipt_id
- WHERE s.expires_at > now() AND {}
-"""
+ WHERE {alive("s")} AND {{}}
+"""  # noqa: S608  # constants only
 PEEK = _LIVE.format("s.id = $1")
 PEEK_BY_RECEIPT = _LIVE.format("s.receipt_id = $1")
 
@@ -222,7 +223,7 @@ async def peek_secret_of(db: Db, receipt_id: bytes) -> LiveSecret | None:
 CONSUME = audited(
     f"""
 locked AS (
-    SELECT id FROM secrets WHERE id = $1 AND expires_at > now() FOR UPDATE
+    SELECT s.id FROM secrets s WHERE s.id = $1 AND {alive("s")} FOR UPDATE
 ), gone AS (
     DELETE FROM secrets s USING locked WHERE s.id = locked.id RETURNING s.id, s.receipt_id
 ), {guesses_dropped("gone")}, work AS (
@@ -246,7 +247,7 @@ async def consume_secret(run: Audited, secret_id: bytes, final_state: str) -> bo
 
 # A receipt still 'new' whose secret is no longer live has expired (or, if its time
 # was not up, been removed some other way): derived here so no reader waits for the sweeper.
-RECEIPT_VIEW = """
+RECEIPT_VIEW = f"""
 SELECT r.id, r.key_id, r.share_key_sealed, r.secret_shortkey, r.custid, r.kind,
        CASE WHEN r.state = 'new' AND s.id IS NULL THEN
             CASE WHEN r.created_at + make_interval(secs => r.secret_ttl) <= now()
@@ -258,11 +259,11 @@ SELECT r.id, r.key_id, r.share_key_sealed, r.secret_shortkey, r.custid, r.kind,
        COALESCE(r.expired_at, CASE WHEN r.state = 'new' AND s.id IS NULL
                               THEN r.created_at + make_interval(secs => r.secret_ttl) END)
            AS expired,
-       r.expires_at, s.id AS secret_id{extra}
+       r.expires_at, s.id AS secret_id{{extra}}
   FROM receipts r
-  LEFT JOIN secrets s ON s.receipt_id = r.id AND s.expires_at > now()
- WHERE r.expires_at > now() AND {where}
-"""
+  LEFT JOIN secrets s ON s.receipt_id = r.id AND {alive("s")}
+ WHERE {alive("r")} AND {{where}}
+"""  # noqa: S608  # constants only
 GET_RECEIPT = RECEIPT_VIEW.format(extra="", where="r.id = $1")
 # An account's receipts of the last `$2` days, newest change first (upstream's listing).
 RECENT = (
