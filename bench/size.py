@@ -39,7 +39,11 @@ def _phase(ctx: Context, db: pg.Database, ours: Server, rows: int) -> list[Run]:
     label = f"{rows:,} filler, {live:,} live at start"
     first = load.run(ours, w.conceal(), PROBE, ctx.plan.seconds)
     runs = [replace(first, workload=first.workload + FIRST, note=label)]
-    for rep in range(min(ctx.plan.reps, 2)):  # the 1,000,000-row fill already takes a minute
+    # Each phase runs the plan's repetitions (three in the full plan), judged on their
+    # median: with two, the median was their mean and one 10-s run's p99 decided the
+    # verdict (reveal's p99 x1.21 then x0.85 on one code, twelfth round; x1.06 then x1.22,
+    # thirteenth; bench/FINDINGS.md).
+    for rep in range(ctx.plan.reps):
         made = load.run(ours, w.conceal(), PROBE, ctx.plan.seconds, rep)
         pairs = seed.ours(ours.url, int(made.rps * 2 * ctx.plan.seconds * 1.3) + 50)
         keys = seed.write(ctx.keys(f"size-{rows}-{rep}"), w.reveal_paths(pairs))
