@@ -26,11 +26,13 @@ CONNECTIONS = 4
 SECONDS = 2
 WAIT = 30  # wrk's run, its start and its summary
 
+Client = TestClient[Request, Application]
+
 
 @pytest.fixture
 async def unlimited(
     db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
-) -> TestClient[Request, Application]:
+) -> Client:
     """The service as the bench runs it: no rate limit in the way of a load from one
     address (bench/servers.py)."""
     limits = RateLimits(per_event=tuple((event, HUGE_LIMIT) for event, _ in DEFAULT_RATE_LIMITS))
@@ -44,9 +46,6 @@ def wrk_path() -> str:
             pytest.fail("wrk is required here (OTS_REQUIRE_WRK=1): apt-get install wrk")
         pytest.skip("wrk is not installed (apt-get install wrk)")
     return path
-
-
-Client = TestClient[Request, Application]
 
 
 async def run_wrk(client: Client, work: load.Workload) -> dict[str, float]:
@@ -67,9 +66,7 @@ async def run_wrk(client: Client, work: load.Workload) -> dict[str, float]:
     return load.summary(out.decode())
 
 
-async def test_lifecycle_script_follows_the_service(
-    unlimited: TestClient[Request, Application],
-) -> None:
+async def test_lifecycle_script_follows_the_service(unlimited: Client) -> None:
     s = await run_wrk(unlimited, w.lifecycle())
     requests, finished = int(s["requests"]), int(s["lifecycles_finished"])
     assert s["status_errors"] == 0
