@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from app.store import batched, lockouts, secrets
-from tests.test_sweeper_plan import generic_plan
+from tests.test_sweeper_plan import generic_plan, nodes
 
 EXPIRY_INDEXES = {"ix_secrets_expires_at", "ix_receipts_expires_at"}
 EXPIRED, LIVE = 20_000, 200
@@ -55,11 +55,8 @@ def lookups() -> Iterator[tuple[str, str]]:
 LOOKUPS = dict(lookups())
 
 
-def indexes_used(node: dict[str, Any]) -> Iterator[str]:
-    if "Index Name" in node:
-        yield node["Index Name"]
-    for child in node.get("Plans", []):
-        yield from indexes_used(child)
+def indexes_used(plan: dict[str, Any]) -> Iterator[str]:
+    return (node["Index Name"] for node in nodes(plan) if "Index Name" in node)
 
 
 def test_the_request_path_has_lookups_to_check() -> None:

@@ -60,12 +60,16 @@ def quadratic_loops(node: dict[str, Any]) -> Iterator[str]:
         yield from quadratic_loops(child)
 
 
+def nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of the plan, this one first."""
+    yield node
+    for child in node.get("Plans", []):
+        yield from nodes(child)
+
+
 def scans(node: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """Every scan in the plan: its kind and the table it reads."""
-    if "Relation Name" in node:
-        yield node["Node Type"], node["Relation Name"]
-    for child in node.get("Plans", []):
-        yield from scans(child)
+    return ((n["Node Type"], n["Relation Name"]) for n in nodes(node) if "Relation Name" in n)
 
 
 def _through(node: dict[str, Any]) -> dict[str, Any]:
