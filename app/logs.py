@@ -1,5 +1,5 @@
-"""Logging: text or JSON lines (OTS_LOG_FORMAT), the request id on every line, and an
-access log that names route templates, never paths (paths hold link keys)."""
+"""Logging: text or JSON lines (OTS_LOG_FORMAT), the request id on every line; the
+access log (app.access_log) writes in the same format through the same handler."""
 
 from __future__ import annotations
 
@@ -7,17 +7,14 @@ import logging
 import sys
 from contextvars import ContextVar
 
-from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 from pythonjsonlogger.json import JsonFormatter
 
+from app import access_log
 from app.config import ConfigError
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 FORMATS = ("text", "json")
-# Probes and scrapes arrive every few seconds: they are logged at DEBUG only.
-QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
@@ -28,29 +25,6 @@ class RequestIdFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             record.request_id = REQUEST_ID.get()
         return True
-
-
-class RouteAccessLogger(AbstractAccessLogger):
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        route = route_template(request)
-        level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
-        if not self.logger.isEnabledFor(level):
-            return
-        self.logger.log(
-            level,
-            "%s %s %d",
-            request.method,
-            route,
-            response.status,
-            extra={
-                "remote": request.remote,
-                "method": request.method,
-                "route": route,
-                "status": response.status,
-                "duration_ms": round(time * 1000, 1),
-                "request_id": response.headers.get("X-Request-ID"),
-            },
-        )
 
 
 class MalformedRequestFilter(logging.Filter):
@@ -72,15 +46,6 @@ class MalformedRequestFilter(logging.Filter):
         return True
 
 
-def route_template(request: web.BaseRequest) -> str:
-    try:
-        match_info = getattr(request, "match_info", None)
-    except AssertionError:  # a request aiohttp could not parse was never routed
-        match_info = None
-    resource = match_info.route.resource if match_info is not None else None
-    return resource.canonical if resource is not None else "<unmatched>"
-
-
 def configure(level: str = "INFO", fmt: str = "text") -> None:
     if level.upper() not in LEVELS:
         raise ConfigError(f"OTS_LOG_LEVEL must be one of {', '.join(LEVELS)}")
@@ -93,6 +58,7 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    access_log.use(handler, fmt)
 
 
 def _formatter(fmt: str) -> logging.Formatter:

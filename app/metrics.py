@@ -11,8 +11,8 @@ from aiohttp import web
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
+from app.access_log import route_template
 from app.http import Handler
-from app.logs import route_template
 
 REQUESTS = Counter("ots_http_requests_total", "HTTP requests", ["route", "method", "status"])
 LATENCY = Histogram(

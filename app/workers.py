@@ -12,8 +12,9 @@ from types import FrameType
 import uvloop
 from aiohttp import web
 
+from app.access_log import RouteAccessLogger
 from app.config import Settings
-from app.logs import RouteAccessLogger, configure
+from app.logs import configure
 from app.server import create_app
 from app.store.db import quiet_dead_connection_closes
 
