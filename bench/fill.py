@@ -55,6 +55,19 @@ def settle(url: str) -> None:
     sql(url, "VACUUM (ANALYZE) receipts, secrets", "CHECKPOINT")
 
 
+def clock(url: str) -> str:
+    """The database's time now, as text: a mark for made_since()."""
+    return str(sql(url, "SELECT now()::text")[0][0])
+
+
+def made_since(url: str, mark: str | None = None) -> None:
+    """Remove every secret and receipt made at `mark` or later (every one, without a
+    mark), then vacuum: what a measured run left behind goes, and the table is back to
+    its filler. No checkpoint: the next run does not start on fresh full-page images."""
+    where = "" if mark is None else f" WHERE created_at >= '{mark}'::timestamptz"
+    sql(url, f"DELETE FROM receipts{where}", "VACUUM (ANALYZE) receipts, secrets")  # noqa: S608
+
+
 def _insert(url: str, source: str, age: int) -> None:
     """`age`: how many seconds ago the rows were made (their TTL is an hour)."""
     values = {
