@@ -54,12 +54,7 @@ class AccessLines:
                     "level": "INFO",
                     "logger": self._name,
                     "message": f"{method} {route} {status}",
-                    "request_id": rid,
-                    "remote": remote,
-                    "method": method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(took * 1000, 1),
+                    **_fields(method, remote, route, status, took, rid),
                 }
             ).decode()
         else:
@@ -147,15 +142,23 @@ class RouteAccessLogger(AbstractAccessLogger):
             request.method,
             route,
             response.status,
-            extra={
-                "remote": request.remote,
-                "method": request.method,
-                "route": route,
-                "status": response.status,
-                "duration_ms": round(time * 1000, 1),
-                "request_id": rid,
-            },
+            extra=_fields(request.method, request.remote, route, response.status, time, rid),
         )
+
+
+def _fields(
+    method: str, remote: str | None, route: str, status: int, took: float, rid: str | None
+) -> dict[str, object]:
+    """What a line tells of a request beside its message: `logging`'s extra, and the keys
+    of a JSON line."""
+    return {
+        "remote": remote,
+        "method": method,
+        "route": route,
+        "status": status,
+        "duration_ms": round(took * 1000, 1),
+        "request_id": rid,
+    }
 
 
 def route_template(request: web.BaseRequest) -> str:

@@ -8,6 +8,9 @@ no link key exists.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from bench.pg import sql
 
 # Filled in with numbers and the fixed fragments below only, never with input.
@@ -55,17 +58,19 @@ def settle(url: str) -> None:
     sql(url, "VACUUM (ANALYZE) receipts, secrets", "CHECKPOINT")
 
 
-def clock(url: str) -> str:
-    """The database's time now, as text: a mark for made_since()."""
-    return str(sql(url, "SELECT now()::text")[0][0])
-
-
-def made_since(url: str, mark: str | None = None) -> None:
-    """Remove every secret and receipt made at `mark` or later (every one, without a
-    mark), then vacuum: what a measured run left behind goes, and the table is back to
-    its filler. No checkpoint: the next run does not start on fresh full-page images."""
-    where = "" if mark is None else f" WHERE created_at >= '{mark}'::timestamptz"
-    sql(url, f"DELETE FROM receipts{where}", "VACUUM (ANALYZE) receipts, secrets")  # noqa: S608
+@contextlib.contextmanager
+def undone(url: str) -> Iterator[None]:
+    """Every secret and receipt made inside the block is removed after it (their
+    receipts' cascade), then the tables are vacuumed: what a run left behind goes, and the
+    table is back to its filler. No checkpoint: the next run does not start on fresh
+    full-page images."""
+    mark = sql(url, "SELECT now()::text")[0][0]
+    yield
+    sql(
+        url,
+        f"DELETE FROM receipts WHERE created_at >= '{mark}'::timestamptz",  # noqa: S608  # the database's own clock
+        "VACUUM (ANALYZE) receipts, secrets",
+    )
 
 
 def _insert(url: str, source: str, age: int) -> None:

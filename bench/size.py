@@ -19,8 +19,8 @@ FIRST = " (first after the fill)"  # the workload name of the run before the com
 def size(ctx: Context) -> Report:
     report = Report("size", ctx.command)
     with pg.database(ctx.database_url, ctx.work) as db, servers.service(db, ctx.logs) as ours:
-        load.run(ours, w.conceal(), 16, 2)  # warm-up
-        fill.made_since(db.url)  # the warm-up's secrets are not the small table's
+        with fill.undone(db.url):  # the warm-up's secrets are not the small table's
+            load.run(ours, w.conceal(), 16, 2)
         fill.secrets(db.url, 1, SMALL)
         fill.settle(db.url)
         report.runs += _phase(ctx, db, ours, SMALL)
@@ -38,12 +38,11 @@ def _phase(ctx: Context, db: pg.Database, ours: Server, rows: int) -> list[Run]:
     It is reported, and compared apart, not taken for the steady state."""
     live = int(pg.sql(db.url, "SELECT count(*) FROM secrets")[0][0])
     label = f"{rows:,} filler, {live:,} live at start"
-    mark = fill.clock(db.url)
-    first = load.run(ours, w.conceal(), PROBE, ctx.plan.seconds)
+    with fill.undone(db.url):
+        first = load.run(ours, w.conceal(), PROBE, ctx.plan.seconds)
     runs = [replace(first, workload=first.workload + FIRST, note=label)]
-    fill.made_since(db.url, mark)
     # Each phase runs the plan's repetitions (three in the full plan), judged on their
-    # median: with two, the median was their mean and one 10-s run's p99 decided the
+    # median: with two, the median was their mean and one 5-s run's p99 decided the
     # verdict (reveal's p99 x1.21 then x0.85 on one code, twelfth round; x1.06 then x1.22,
     # thirteenth; bench/FINDINGS.md).
     #
@@ -52,11 +51,10 @@ def _phase(ctx: Context, db: pg.Database, ours: Server, rows: int) -> list[Run]:
     # took the "1,000" phase to about 160,000 live rows by its last run (fourteenth
     # round), a tenth of the other phase's, not a thousandth.
     for rep in range(ctx.plan.reps):
-        mark = fill.clock(db.url)
-        made = load.run(ours, w.conceal(), PROBE, ctx.plan.seconds, rep)
-        pairs = seed.ours(ours.url, int(made.rps * 2 * ctx.plan.seconds * 1.3) + 50)
-        keys = seed.write(ctx.keys(f"size-{rows}-{rep}"), w.reveal_paths(pairs))
-        used = load.run(ours, w.reveal(keys), PROBE, ctx.plan.seconds, rep)
+        with fill.undone(db.url):
+            made = load.run(ours, w.conceal(), PROBE, ctx.plan.seconds, rep)
+            pairs = seed.ours(ours.url, int(made.rps * 2 * ctx.plan.seconds * 1.3) + 50)
+            keys = seed.write(ctx.keys(f"size-{rows}-{rep}"), w.reveal_paths(pairs))
+            used = load.run(ours, w.reveal(keys), PROBE, ctx.plan.seconds, rep)
         runs += [replace(run, note=f"{label}; {run.note}".strip("; ")) for run in (made, used)]
-        fill.made_since(db.url, mark)
     return runs

@@ -171,9 +171,15 @@ def test_lines_waiting_at_exit_are_written() -> None:
 
 
 async def test_a_closed_stream_loses_lines_not_requests(stream: io.StringIO) -> None:
-    _configure("text", stream)
+    handler = _configure("text", stream)
     lines = RouteAccessLogger.lines
     assert lines is not None
     stream.close()
     lines.add("POST", "127.0.0.1", "/api/v2/status", 200, 0.001, None)
     lines.flush()  # no exception: logging's own handler swallows these too
+    reopened = io.StringIO()
+    handler.setStream(reopened)
+    lines.add("GET", "127.0.0.1", "/api/v2/status", 200, 0.001, "after")
+    lines.flush()
+    assert reopened.getvalue().endswith("[after] GET /api/v2/status 200\n")
+    assert "POST" not in reopened.getvalue()  # the lost line is not kept for later
