@@ -128,7 +128,8 @@ async def _purge_batch(svc: Services, db: Db, part: store.Expired) -> bool:
 
 # What makes the batch statement roll back while the database is fine: its guard (a row
 # another sweeper took, a row not where the read saw it, the chain head moved), a clash
-# on the chain's sequence, or what any statement can meet (ROLLED_BACK).
+# on the chain's sequence (a schema before migration 0012), or what any statement can
+# meet (ROLLED_BACK: a row held past lock_timeout among them).
 NOT_MADE_WHOLE = (asyncpg.SerializationError, asyncpg.UniqueViolationError, *ROLLED_BACK)
 
 

@@ -65,6 +65,18 @@ def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+_COPIED = (
+    "seq, at, event, outcome, actor, client_ip, user_agent, request_id, receipt_ref,"
+    " detail, chain_hash"
+)
+
+
+_COPY_ROW = f"""
+INSERT INTO audit_events (part, {_COPIED})
+SELECT {{part}}, {_COPIED} FROM audit_events WHERE id = $1
+"""  # noqa: S608  # constants only
+
+
 async def _tamper(db: asyncpg.Connection, statement: str) -> int:
     """As a superuser would: switch the trigger off, change a row, switch it back."""
     row_id: int = await db.fetchval(  # a row in the middle of its chain
@@ -148,6 +160,9 @@ async def test_concurrent_writers_leave_a_chain_that_verifies(
     [
         ("UPDATE audit_events SET actor = 'someone else' WHERE id = $1", "row altered"),
         ("DELETE FROM audit_events WHERE id = $1", "row missing"),
+        # No unique index on (part, seq) since migration 0012: a copy gets in.
+        (_COPY_ROW.format(part="part"), "seq repeated"),
+        (_COPY_ROW.format(part="64"), "row of no chain"),  # chains are 0 to 63
     ],
 )
 async def test_tampering_breaks_the_chain_at_the_row(

@@ -268,8 +268,9 @@ async def test_a_batch_failing_mid_read_leaves_the_rest_to_the_transaction(
 async def test_a_batch_the_statement_cannot_purge_whole_goes_the_transactional_way(
     client: Client, db: asyncpg.Connection
 ) -> None:
-    # A row someone holds: the statement would skip it, so it purges nothing, and the
-    # transaction purges the other two, each recorded; the next pass takes the third.
+    # A row someone holds past lock_timeout (1 s): the statement waits for it, gives up
+    # and purges nothing, and the transaction, which skips what is held, purges the other
+    # two, each recorded; the next pass takes the third.
     await _expired_secrets(client, db, 3)
     before = _batches()
     earlier = await db.fetchval(EXPIRY_EVENTS)
@@ -280,6 +281,30 @@ async def test_a_batch_the_statement_cannot_purge_whole_goes_the_transactional_w
     assert _batches_since(before) == (0, 1)
     assert await db.fetchval(EXPIRY_EVENTS) - earlier == 2
     assert (await sweep(client.app[SERVICES], batch=10)).secrets == 1
+    assert await db.fetchval("SELECT count(*) FROM secrets") == 0
+    assert await db.fetchval(EXPIRY_EVENTS) - earlier == 3
+    assert (await trail.verify(client.app[SERVICES]))[1] is None
+
+
+async def test_a_row_held_a_moment_is_waited_for_and_purged_with_the_rest(
+    client: Client, db: asyncpg.Connection
+) -> None:
+    # The batch statement takes no row lock of its own (store.expiry.PURGE_EXPIRED): a row
+    # someone holds is waited for, and once they let go of it, still there, the statement
+    # purges the whole batch; nothing goes the transactional way.
+    await _expired_secrets(client, db, 3)
+    before = _batches()
+    earlier = await db.fetchval(EXPIRY_EVENTS)
+    holding = db.transaction()
+    await holding.start()
+    await db.execute("SELECT 1 FROM secrets ORDER BY created_at LIMIT 1 FOR UPDATE")
+    sweeping = asyncio.create_task(sweep(client.app[SERVICES], batch=10))
+    await asyncio.sleep(0.3)  # well within lock_timeout (1 s)
+    assert not sweeping.done()
+    await holding.rollback()
+    purged = await asyncio.wait_for(sweeping, 5)
+    assert (purged.secrets, purged.receipts_expired) == (3, 3)
+    assert _batches_since(before) == (1, 0)
     assert await db.fetchval("SELECT count(*) FROM secrets") == 0
     assert await db.fetchval(EXPIRY_EVENTS) - earlier == 3
     assert (await trail.verify(client.app[SERVICES]))[1] is None

@@ -10,7 +10,7 @@ asyncio lock, not a row lock, while one statement of its own extends it.
 Other writers can still extend these chains (another pod whose set overlaps, the
 transactional path). Correctness does not rest on the memory being right: the statement
 moves the head only from the seq its hashes were computed on, and otherwise aborts
-whole (the guard, or the unique (part, seq)); the writer then reloads the head from the
+whole (the guard); the writer then reloads the head from the
 database and tries again; after two such misses it locks the head for its last tries. A
 head is forgotten on any failure, so memory is never ahead of the database.
 """
@@ -196,6 +196,8 @@ class Chains:
 
 
 def _head_moved(exc: asyncpg.PostgresError) -> bool:
+    # The unique (part, seq) is gone since migration 0012; a schema before it may still
+    # report a moved head so.
     if isinstance(exc, asyncpg.UniqueViolationError):
         return exc.constraint_name == "uq_audit_events_part_seq"
     return True

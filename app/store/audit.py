@@ -64,7 +64,9 @@ UPDATE audit_heads SET seq = $13, chain_hash = $14 WHERE part = $1
 # `work` runs first and decides: no row back, nothing is recorded. Then the head moves,
 # but only from the seq the hash was computed on: if another writer moved it, the
 # guard aborts the whole statement, change included, and the writer retries. A second
-# writer of the same seq fails on uq_audit_events_part_seq instead, with the same effect.
+# writer of the same seq waits on the head's row lock, then re-reads the head the first
+# one moved (READ COMMITTED) and is aborted the same way: a seq is written once, with no
+# unique index to say so (migration 0012).
 # Locks are taken in the order of the transactional path (the change's rows, then the
 # head), so the two kinds of writer cannot deadlock each other. Scalars, not arrays: one
 # event per change, and encoding ten one-element arrays cost the driver more than the rest.
@@ -144,8 +146,13 @@ appended AS (
       FROM head, {rows}
 ),
 guard AS (SELECT ots_audit_guard((SELECT count(*) FROM head) = 1) AS audited)
-SELECT work.*, guard.audited FROM guard LEFT JOIN work ON true
+{answer}
 """
+# What a batch statement answers: a row per change made (with the guard's column), or,
+# for a caller that only needs to know all were made, the guard's row alone; then
+# PostgreSQL sends one row, not one per change (4 % of its time in a sweep's statement).
+_PER_CHANGE = "SELECT work.*, guard.audited FROM guard LEFT JOIN work ON true"
+_GUARD_ONLY = "SELECT guard.audited FROM guard"
 _BATCH_SCALARS = ("part", "from_seq", "previous", "to_seq", "to_hash", "at")
 # The audit rows' own fields, an array each, in APPEND's order.
 _ROW_COLUMNS = (
@@ -188,13 +195,16 @@ _ALIKE_FIELDS = """${from_seq}::bigint + e.ord, ${at}::timestamptz, ${event}::te
 BATCH_PARAMS = (*_BATCH_SCALARS, *(name for name, _ in _ROW_COLUMNS))
 
 
-def audited_batch(work: str, columns: Sequence[tuple[str, str]], *, alike: bool = False) -> str:
+def audited_batch(
+    work: str, columns: Sequence[tuple[str, str]], *, alike: bool = False, per_change: bool = True
+) -> str:
     """audited() for many changes at once: `columns` names and types the work's
     parameters ($1 to $len(columns), an array each, read as the columns of `input`);
     batch_args() gives the rest. With `alike` (events the same but for their receipt),
     alike_args() does, and every array goes packed: each of the work's columns as one text
     of words joined by spaces, which `input` holds as text for the work to cast; one of
-    them is `receipt_ref`, each event's receipt in hex."""
+    them is `receipt_ref`, each event's receipt in hex. Without `per_change`, it answers
+    one row, not one per change made."""
 
     def arrays(first: int, cols: Sequence[tuple[str, str]]) -> str:
         if alike:
@@ -221,8 +231,9 @@ def audited_batch(work: str, columns: Sequence[tuple[str, str]], *, alike: bool 
     else:
         fields = _ROW_FIELDS.format(**scalars)
         rows = f"unnest({arrays(first, _ROW_COLUMNS)}) AS e({_names(_ROW_COLUMNS)})"
+    answer = _PER_CHANGE if per_change else _GUARD_ONLY
     return _AUDITED_BATCH.format(
-        source=source, work=work.strip(), fields=fields, rows=rows, **scalars
+        source=source, work=work.strip(), fields=fields, rows=rows, answer=answer, **scalars
     )
 
 
@@ -281,7 +292,10 @@ async def read_head(db: Db, part: int, *, lock: bool = False) -> tuple[int, byte
 _COLUMNS = """id, part, seq, at, event, outcome, actor, client_ip, user_agent, request_id,
               receipt_ref, detail, chain_hash"""
 HEADS = "SELECT part, seq, chain_hash, pruned_seq, pruned_hash FROM audit_heads ORDER BY part"
-CHAIN = f"SELECT {_COLUMNS} FROM audit_events WHERE part = $1 ORDER BY seq"  # noqa: S608
+# Every chain's rows, chain by chain, each in its order: one pass over the trail, which
+# PostgreSQL sorts. No index holds that order since migration 0012, and a query a chain
+# would read the whole trail once for each of them.
+CHAINS = f"SELECT {_COLUMNS} FROM audit_events ORDER BY part, seq"  # noqa: S608
 RANGE = f"""
 SELECT {_COLUMNS} FROM audit_events
  WHERE at >= $1 AND at < $2 AND id > $3 ORDER BY id LIMIT $4
@@ -323,9 +337,10 @@ async def heads(db: Db) -> list[ChainHead]:
     return [ChainHead(**row) for row in await db.fetch(HEADS)]
 
 
-async def chain(db: Db, part: int) -> AsyncIterator[Row]:
-    """One partition's rows in chain order, streamed with a cursor (needs a transaction)."""
-    async for row in db.cursor(CHAIN, part, prefetch=1000):
+async def chains(db: Db) -> AsyncIterator[Row]:
+    """Every row, by partition and then in chain order, streamed with a cursor (needs a
+    transaction)."""
+    async for row in db.cursor(CHAINS, prefetch=1000):
         yield Row(**row)
 
 
@@ -337,28 +352,40 @@ async def events_between(
 
 # Rows are removed as a prefix of each chain (by seq), so what remains still chains from
 # the hash of the last removed row. A long transaction can commit a row with an older
-# `at` after newer ones; cutting at the first row at or after `before` keeps it.
-PRUNE_CUT = """
-SELECT h.part,
-       COALESCE((SELECT min(e.seq) FROM audit_events e WHERE e.part = h.part AND e.at >= $1),
-                h.seq + 1) - 1 AS cut,
-       h.pruned_seq
-  FROM audit_heads h ORDER BY h.part FOR UPDATE
+# `at` after newer ones; cutting each chain at its first row at or after `before` keeps
+# it. Every chain is cut in one statement of each kind, not a statement a chain: with no
+# index on (part, seq), a statement a chain would read the trail once for each.
+LOCK_HEADS = "SELECT part, seq, pruned_seq FROM audit_heads ORDER BY part FOR UPDATE"
+FIRST_KEPT = "SELECT part, min(seq) AS seq FROM audit_events WHERE at >= $1 GROUP BY part"
+_CUTS = "unnest($1::smallint[], $2::bigint[]) AS cut(part, seq)"
+CUT_HASHES = f"""
+SELECT e.part, e.chain_hash FROM audit_events e
+  JOIN {_CUTS} ON e.part = cut.part AND e.seq = cut.seq
+"""  # noqa: S608  # constants only
+PRUNE = f"""
+DELETE FROM audit_events e USING {_CUTS} WHERE e.part = cut.part AND e.seq <= cut.seq
+"""  # noqa: S608  # constants only
+MOVE_STARTS = """
+UPDATE audit_heads h SET pruned_seq = cut.seq, pruned_hash = cut.hash
+  FROM unnest($1::smallint[], $2::bigint[], $3::bytea[]) AS cut(part, seq, hash)
+ WHERE h.part = cut.part
 """
-CUT_HASH = "SELECT chain_hash FROM audit_events WHERE part = $1 AND seq = $2"
-PRUNE = "DELETE FROM audit_events WHERE part = $1 AND seq <= $2"
-MOVE_START = "UPDATE audit_heads SET pruned_seq = $2, pruned_hash = $3 WHERE part = $1"
 
 
 async def prune(tx: Db, before: datetime) -> int:
     """Runs in a transaction; the append-only trigger lets DELETE through only here."""
     await tx.execute("SET LOCAL ots.audit_prune = 'on'")
-    removed = 0
-    for head in await tx.fetch(PRUNE_CUT, before):
-        if head["cut"] <= head["pruned_seq"]:
-            continue
-        cut_hash = await tx.fetchval(CUT_HASH, head["part"], head["cut"])
-        status = await tx.execute(PRUNE, head["part"], head["cut"])
-        await tx.execute(MOVE_START, head["part"], head["cut"], cut_hash)
-        removed += int(status.split()[-1])
-    return removed
+    heads = await tx.fetch(LOCK_HEADS)
+    first_kept = {row["part"]: row["seq"] for row in await tx.fetch(FIRST_KEPT, before)}
+    cuts = {}
+    for head in heads:
+        cut = first_kept.get(head["part"], head["seq"] + 1) - 1
+        if cut > head["pruned_seq"]:
+            cuts[head["part"]] = cut
+    if not cuts:
+        return 0
+    parts, seqs = list(cuts), list(cuts.values())
+    hashes = {row["part"]: row["chain_hash"] for row in await tx.fetch(CUT_HASHES, parts, seqs)}
+    status = await tx.execute(PRUNE, parts, seqs)
+    await tx.execute(MOVE_STARTS, parts, seqs, [hashes.get(part) for part in parts])
+    return int(status.split()[-1])

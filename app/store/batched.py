@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from app.store import secrets
 from app.store.audit import EVENT_ONLY, audited_batch
 from app.store.live import alive
-from app.store.lockouts import guesses_dropped
+from app.store.lockouts import guarded, guesses_dropped
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ locked AS (
      WHERE s.id IN (SELECT secret_id FROM input) AND {alive("s")}
      FOR UPDATE OF s, r SKIP LOCKED
 ), gone AS (
-    DELETE FROM secrets s USING locked WHERE s.id = locked.id RETURNING s.id, s.receipt_id
+    DELETE FROM secrets s USING locked WHERE s.id = locked.id
+    RETURNING s.id, s.receipt_id, {guarded("s")}
 ), {guesses_dropped("gone")}, work AS (
     UPDATE receipts r
        SET state = input.final_state, share_key_sealed = NULL, updated_at = now(),

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from app.store.audit import audited_batch
 from app.store.db import Db
-from app.store.lockouts import guesses_dropped
+from app.store.lockouts import guarded, guesses_dropped
 
 # SKIP LOCKED: rows another pod's sweeper (or a reveal in flight) holds are left to
 # it, so many sweepers never wait on each other or hand out two outcomes for one row.
@@ -33,7 +33,7 @@ WITH doomed AS (
 ),
 gone AS (
     DELETE FROM secrets s USING doomed WHERE s.id = doomed.id
-    RETURNING s.id, s.receipt_id, s.expires_at
+    RETURNING s.id, s.receipt_id, s.expires_at, {guarded("s")}
 ),
 {guesses_dropped("gone")}
 SELECT receipt_id, expires_at FROM gone
@@ -47,6 +47,16 @@ SELECT receipt_id, expires_at FROM gone
 # (every query checks expires_at), so between the two statements only another sweeper
 # can take them.
 #
+# The statement takes no row lock before it deletes (FOR UPDATE SKIP LOCKED did, as the
+# transactional way does): the lock was a write and a WAL record a row, 14 % of
+# PostgreSQL's time in a sweep (bench/FINDINGS.md, fifteenth round). So a row someone
+# holds is waited for, not skipped: another sweeper's statement, milliseconds; a reveal
+# that locked the row just before it expired, as long as that reveal. If the holder
+# removed the row, the delete finds it gone and the guard sends the batch the
+# transactional way, which skips what is held; a hold longer than lock_timeout (1 s)
+# does the same. Two sweepers cannot deadlock here: a delete by a list of ctids takes
+# them in ctid order.
+#
 # Rows are found again by where the read saw them (ctid), checked against their receipt
 # (unique to a secret, and what the row's event names): a slot reused since then fails
 # the check, and the batch goes the transactional way. That saves two primary-key lookups
@@ -57,11 +67,16 @@ SELECT receipt_id, expires_at FROM gone
 # `input` for each row, 4,000,000 comparisons a batch of 2,000 (tests/test_sweeper_plan.py;
 # bench/FINDINGS.md, fifth round); and the first five runs on a connection are planned
 # for the batch's true size, on which a table of 100,000 was read and hashed whole to
-# find 2,000 rows. So the rows are locked in a subquery per element of the batch, which
-# PostgreSQL cannot flatten into a join, and deleted by their ctids as one array: a batch
+# find 2,000 rows. So the rows are checked in a subquery per element of the batch, which
+# PostgreSQL cannot flatten into a join (OFFSET 0; FOR UPDATE did it when the statement
+# locked), and deleted by their ctids as one array. Neither asks whether the row has
+# expired: the read saw it expired, a secret is never updated, and a slot reused since
+# holds another receipt. Asked, it let PostgreSQL read the rows through the expiry index,
+# every expired row for each one looked for, when its statistics guessed few. A batch
 # of 2,000 on a table of 100,000 took 17 to 28 ms, against 40 to 42 with the delete
-# joined to the locked rows (EXPLAIN ANALYZE, sixth round). `work` gives each change's
-# secret id as its `ord`: the guard counts distinct ones, one per secret purged.
+# joined to the rows found (EXPLAIN ANALYZE, sixth round). `work` gives each change's
+# secret id as its `ord`: the guard counts distinct ones, one per secret purged. The
+# statement answers with the guard's row alone (per_change=False): nobody reads which.
 #
 # The read comes back as one row, each column a text of words joined by spaces (ctids as
 # PostgreSQL writes them, receipts in hex), and the purge takes them back so (an
@@ -77,18 +92,19 @@ SELECT string_agg(ctid::text, ' ') AS tids, string_agg(encode(receipt_id, 'hex')
 
 PURGE_EXPIRED = audited_batch(
     f"""
-locked AS (
+found AS (
     SELECT s.ctid FROM input, LATERAL (
         SELECT ctid FROM secrets
          WHERE ctid = input.tid::tid AND receipt_id = decode(input.receipt_ref, 'hex')
-           AND expires_at <= now()
-           FOR UPDATE SKIP LOCKED
+        OFFSET 0
     ) s
 ), gone AS (
-    DELETE FROM secrets WHERE ctid = ANY(ARRAY(SELECT ctid FROM locked)) RETURNING id
+    DELETE FROM secrets s WHERE ctid = ANY(ARRAY(SELECT ctid FROM found))
+    RETURNING id, {guarded("s")}
 ), {guesses_dropped("gone")}, work AS (SELECT id AS ord FROM gone)""",  # noqa: S608  # constants only
     (("tid", "tid"), ("receipt_ref", "bytea")),
     alike=True,
+    per_change=False,
 )
 
 # A receipt whose secret is still there waits for it: deleting the receipt would take the

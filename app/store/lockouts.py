@@ -49,15 +49,29 @@ DELETE FROM passphrase_attempts
 
 def guesses_dropped(gone: str) -> str:
     """CTE definitions that delete the attempts and lockouts of the secrets `gone` (a CTE
-    with their `id`s) removed, in the same statement. Every statement that removes a
-    secret has them, in place of a cascade: migration 0009. Looked up by key, not joined:
-    a generic plan may join by reading all of `gone` for each guess; the array of keys
-    goes through the index once guesses are many (tests/test_sweeper_plan.py)."""
+    with their `id`s, and `guarded` as GUARDED gives it) removed, in the same statement.
+    Every statement that removes a secret has them, in place of a cascade: migration 0009.
+    Looked up by key, not joined: a generic plan may join by reading all of `gone` for
+    each guess; the array of keys goes through the index once guesses are many
+    (tests/test_sweeper_plan.py).
+
+    Only a secret with a passphrase can have guesses (app/core/unlock.py reserves none
+    for the others, and a secret is never updated), so only theirs are looked up. Looking
+    up every secret's was 7 % of PostgreSQL's time in a sweep of secrets without one: an
+    index probe a secret, for nothing (bench/FINDINGS.md, fifteenth round)."""
     return f"""attempts_dropped AS (
-    DELETE FROM passphrase_attempts WHERE secret_id = ANY(ARRAY(SELECT id FROM {gone}))
+    DELETE FROM passphrase_attempts
+     WHERE secret_id = ANY(ARRAY(SELECT id FROM {gone} WHERE guarded))
 ), lockouts_dropped AS (
-    DELETE FROM passphrase_lockouts WHERE secret_id = ANY(ARRAY(SELECT id FROM {gone}))
+    DELETE FROM passphrase_lockouts
+     WHERE secret_id = ANY(ARRAY(SELECT id FROM {gone} WHERE guarded))
 )"""  # noqa: S608  # `gone` is a CTE name of ours
+
+
+def guarded(alias: str) -> str:
+    """What a statement's `gone` returns beside `id` for guesses_dropped: whether the
+    secret (table alias `alias`) had a passphrase."""
+    return f"{alias}.passphrase_salt IS NOT NULL AS guarded"
 
 
 class SecretGone(Exception):

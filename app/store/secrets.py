@@ -18,7 +18,7 @@ import asyncpg
 from app.store.audit import Audited, audited, work_of
 from app.store.db import Db, as_columns
 from app.store.live import alive
-from app.store.lockouts import guesses_dropped
+from app.store.lockouts import guarded, guesses_dropped
 from app.store.ratelimits import Hit, counted, counted_batch, hit_of
 
 _HIT_COLUMNS = ("hits", "retry_after", "ord")
@@ -225,7 +225,8 @@ CONSUME = audited(
 locked AS (
     SELECT s.id FROM secrets s WHERE s.id = $1 AND {alive("s")} FOR UPDATE
 ), gone AS (
-    DELETE FROM secrets s USING locked WHERE s.id = locked.id RETURNING s.id, s.receipt_id
+    DELETE FROM secrets s USING locked WHERE s.id = locked.id
+    RETURNING s.id, s.receipt_id, {guarded("s")}
 ), {guesses_dropped("gone")}, work AS (
     UPDATE receipts r
        SET state = $2, share_key_sealed = NULL, updated_at = now(),

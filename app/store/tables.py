@@ -188,8 +188,9 @@ audit_events = Table(
     Column("detail", Text),
     # sha256(previous row's chain_hash in this partition || canonical form of this row)
     Column("chain_hash", LargeBinary, nullable=False),
-    UniqueConstraint("part", "seq", name="uq_audit_events_part_seq"),
     Index(None, "at"),
+    # No index on (part, seq): a chain's writer alone sets its seqs, holding its head
+    # (store.audit), and one was a third of an audited write's index work (migration 0012).
     # No index on receipt_ref: nothing reads by it, and it cost every audited write an
     # insert at a random leaf (migration 0011).
 )
