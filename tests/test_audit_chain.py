@@ -22,10 +22,13 @@ from pytest_aiohttp import AiohttpClient
 
 from app import migrate
 from app.config import DatabaseConfig, Settings
+from app.core import trail
 from app.core.accounts import add_customer
 from app.core.audit import Event, canonical, chain_hash, chained, chained_alike
 from app.keys import SERVICES
 from app.server import create_app
+from app.store import audit as audit_store
+from app.store.db import Db
 from tests.conftest import _with_database, make_settings, throwaway_database
 from tests.factories import TEST_KEYS, V2, Client, conceal, reveal
 
@@ -142,6 +145,28 @@ def test_events_alike_hash_as_the_same_events_each_made(part: int) -> None:
     hashes = chained_alike(b"k" * 32, part, head, at, like, [ref.hex() for ref in refs])
     assert hashes == [row.chain_hash for row in rows]
     assert len(set(hashes)) == len(refs)
+
+
+async def test_a_write_while_verifying_is_not_a_break(
+    fresh: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A chain grows between the read of its head and the read of its rows: in one
+    # snapshot neither the new row nor the moved head is seen, so nothing is broken.
+    for n in range(5):
+        await conceal(fresh, f"v{n}")
+    read_heads = audit_store.heads
+
+    async def heads_then_a_write(db: Db) -> list[audit_store.ChainHead]:
+        found = await read_heads(db)
+        await conceal(fresh, "while verifying")
+        return found
+
+    monkeypatch.setattr(audit_store, "heads", heads_then_a_write)
+    checked, broken = await trail.verify(fresh.app[SERVICES])
+    assert broken is None, str(broken)
+    assert checked == 5
+    monkeypatch.undo()
+    assert await trail.verify(fresh.app[SERVICES]) == (6, None)
 
 
 async def test_concurrent_writers_leave_a_chain_that_verifies(

@@ -44,8 +44,10 @@ class Break:
 
 
 async def verify(svc: Services) -> tuple[int, Break | None]:
-    """Walk every chain; returns the rows checked and the first break, if any."""
-    async with svc.store.transaction() as tx:
+    """Walk every chain; returns the rows checked and the first break, if any. The heads
+    and the rows are read in one snapshot: read apart, a row committed between the two
+    reads looked like a chain longer than its head, a break that was not there."""
+    async with svc.store.snapshot() as tx:
         return await verify_chains(tx, svc.audit_key)
 
 
