@@ -204,7 +204,8 @@ class Store:
     async def snapshot(self) -> AsyncIterator[Db]:
         """A read-only transaction whose statements all see one snapshot (REPEATABLE READ):
         for reads that must agree with each other while writers go on."""
-        async with self.connection() as conn, conn.transaction(
-            isolation="repeatable_read", readonly=True
+        async with (
+            self.connection() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
         ):
             yield conn
