@@ -48,7 +48,7 @@ SELECT receipt_id, expires_at FROM gone
 # can take them.
 #
 # The statement takes no row lock before it deletes (FOR UPDATE SKIP LOCKED did, as the
-# transactional way does): the lock was a write and a WAL record a row, 14 % of
+# transactional way does): the lock was a write and a WAL record a row, 11 % of
 # PostgreSQL's time in a sweep (bench/FINDINGS.md, fifteenth round). So a row someone
 # holds is waited for, not skipped: another sweeper's statement, milliseconds; a reveal
 # that locked the row just before it expired, as long as that reveal. If the holder
