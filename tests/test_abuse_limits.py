@@ -17,7 +17,7 @@ from app.core.accounts import add_customer
 from app.keys import SERVICES
 from app.server import create_app
 from tests.conftest import make_settings
-from tests.factories import V2, Client, conceal, reveal
+from tests.factories import V2, Client, conceal, early_in_a_rate_window, reveal
 
 RIGHT = "correct-horse-1"
 RATE_LIMITED = "Cripes! You have been rate limited."
@@ -36,6 +36,7 @@ async def test_fifty_concurrent_wrong_guesses_get_exactly_five_checks(client: Cl
 
 
 async def _limited_client(
+    db: asyncpg.Connection,
     aiohttp_client: AiohttpClient,
     settings: Settings,
     show_secret: int = 1000,
@@ -49,6 +50,7 @@ async def _limited_client(
         "show_metadata": show_metadata,
     }
     rate_limits = RateLimits(window_seconds=60, per_event=tuple(limits.items()))
+    await early_in_a_rate_window(db, rate_limits.window_seconds)
     return await aiohttp_client(
         create_app(make_settings(settings, rate_limits=rate_limits, **changes))
     )
@@ -66,7 +68,7 @@ async def _show(client: Client, key: str, **headers: str) -> int:
 async def test_rate_limit_per_client_and_event(
     db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
-    client = await _limited_client(aiohttp_client, settings, show_secret=3)
+    client = await _limited_client(db, aiohttp_client, settings, show_secret=3)
     pair = await conceal(client, "x")
     assert [await _show(client, pair.secret_key) for _ in range(4)] == [200, 200, 200, 429]
     other_event = await client.get(f"{V2}/private/{pair.receipt_key}")
@@ -78,7 +80,7 @@ async def test_reveals_of_unknown_and_malformed_keys_are_counted_too(
 ) -> None:
     # The count shares its round trip with the read: a key that finds nothing, or that
     # cannot be a key at all, must count all the same.
-    client = await _limited_client(aiohttp_client, settings, show_secret=3)
+    client = await _limited_client(db, aiohttp_client, settings, show_secret=3)
     unknown = "a" * 31  # the shape of a link key, behind which there is nothing
     statuses = [
         (await client.post(f"{V2}/secret/{key}/reveal", json={"continue": True})).status
@@ -94,7 +96,7 @@ async def test_a_create_over_the_limit_writes_nothing(
     # A plain create is counted by the very statement that writes it: over the limit, that
     # statement must write neither the pair nor its audit event.
     since = await db.fetchval("SELECT now()")
-    client = await _limited_client(aiohttp_client, settings, create_secret=3)
+    client = await _limited_client(db, aiohttp_client, settings, create_secret=3)
     statuses = [
         (await client.post(f"{V2}/secret/conceal", json={"secret": {"secret": f"v{n}"}})).status
         for n in range(5)
@@ -110,7 +112,7 @@ async def test_a_create_over_the_limit_writes_nothing(
 async def test_refused_creates_count_and_the_limit_answers_first(
     db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
-    client = await _limited_client(aiohttp_client, settings, create_secret=2)
+    client = await _limited_client(db, aiohttp_client, settings, create_secret=2)
     empty = {"secret": {"secret": ""}}  # refused by the rules, counted all the same
     statuses = [(await client.post(f"{V2}/secret/conceal", json=empty)).status for _ in range(3)]
     assert statuses == [422, 422, 429]
@@ -123,7 +125,7 @@ async def test_refused_creates_count_and_the_limit_answers_first(
 async def test_receipt_reads_over_the_limit_are_refused_and_not_recorded(
     db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
-    client = await _limited_client(aiohttp_client, settings, show_metadata=3)
+    client = await _limited_client(db, aiohttp_client, settings, show_metadata=3)
     pair = await conceal(client, "x")
     since = await db.fetchval("SELECT now()")
     paths = [pair.receipt_key, "a" * 31, pair.receipt_key, pair.receipt_key]
@@ -136,7 +138,7 @@ async def test_receipt_reads_over_the_limit_are_refused_and_not_recorded(
 async def test_concurrent_requests_lose_no_count(
     db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
-    client = await _limited_client(aiohttp_client, settings, show_secret=10)
+    client = await _limited_client(db, aiohttp_client, settings, show_secret=10)
     pair = await conceal(client, "x")
     statuses = await asyncio.gather(*(_show(client, pair.secret_key) for _ in range(30)))
     assert Counter(statuses) == {200: 10, 429: 20}
@@ -149,7 +151,7 @@ async def test_concurrent_creates_over_the_limit_are_refused_exactly(
     # Concurrent creates are counted in batches (app/core/counts.py): still exactly the
     # limit gets through, and the refusal is recorded once.
     since = await db.fetchval("SELECT now()")
-    client = await _limited_client(aiohttp_client, settings, create_secret=10)
+    client = await _limited_client(db, aiohttp_client, settings, create_secret=10)
     assert await _burst([client], 30) == {200: 10, 429: 20}
     assert await db.fetchval("SELECT hits FROM rate_counters WHERE event = 'create_secret'") == 30
     assert await db.fetchval("SELECT count(*) FROM secrets") == 10
@@ -162,7 +164,7 @@ async def test_a_client_far_below_its_limit_goes_on_before_its_count_is_back(
 ) -> None:
     # app/core/headroom.py: after the first, counted while it waits, these creates go on
     # at once and are counted in the background; every one of them is still counted.
-    client = await _limited_client(aiohttp_client, settings, create_secret=1000)
+    client = await _limited_client(db, aiohttp_client, settings, create_secret=1000)
     early = _counted_early("create_secret")
     await _creates(client, 20)
     await client.app[SERVICES].counts.wait_idle(5)
@@ -176,7 +178,7 @@ async def test_requests_let_through_early_never_take_a_process_past_the_limit(
 ) -> None:
     # A limit of 128: early below 32, with at most 2 early counts in flight. A burst from
     # a client known to be far below its limit still gets exactly the limit through.
-    client = await _limited_client(aiohttp_client, settings, create_secret=128)
+    client = await _limited_client(db, aiohttp_client, settings, create_secret=128)
     await _creates(client, 5)
     early = _counted_early("create_secret")
     assert await _burst([client], 200) == {200: 123, 429: 77}
@@ -191,7 +193,7 @@ async def test_two_processes_let_a_burst_past_the_limit_by_at_most_their_early_c
 ) -> None:
     # Two pods on one database, a limit of 128: each may be ahead of what it knows by at
     # most its 2 early counts in flight, so at most 4 creates past the limit.
-    pods = [await _limited_client(aiohttp_client, settings, create_secret=128) for _ in "ab"]
+    pods = [await _limited_client(db, aiohttp_client, settings, create_secret=128) for _ in "ab"]
     for pod in pods:
         await _creates(pod, 5)
     through = (await _burst(pods, 200))[200]
@@ -222,7 +224,7 @@ def _counted_early(event: str) -> float:
 async def test_accounts_count_apart_and_paid_plans_are_not_limited(
     db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
-    client = await _limited_client(aiohttp_client, settings, show_secret=1)
+    client = await _limited_client(db, aiohttp_client, settings, show_secret=1)
     svc = client.app[SERVICES]
     pair = await conceal(client, "x")
     basic = await add_customer(svc, "basic@example.com", "basic")
@@ -238,7 +240,7 @@ async def test_accounts_count_apart_and_paid_plans_are_not_limited(
 async def test_forwarded_address_is_used_only_from_trusted_proxies(
     db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
-    untrusting = await _limited_client(aiohttp_client, settings, show_secret=1)
+    untrusting = await _limited_client(db, aiohttp_client, settings, show_secret=1)
     pair = await conceal(untrusting, "x")
     assert await _show(untrusting, pair.secret_key, **_xff("203.0.113.5")) == 200
     assert await _show(untrusting, pair.secret_key, **_xff("203.0.113.6")) == 429  # one peer
@@ -248,7 +250,9 @@ async def test_forwarded_chain_is_walked_from_the_right(
     db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
     proxies = (ip_network("127.0.0.1/32"), ip_network("10.0.0.0/8"))
-    client = await _limited_client(aiohttp_client, settings, show_secret=1, trusted_proxies=proxies)
+    client = await _limited_client(
+        db, aiohttp_client, settings, show_secret=1, trusted_proxies=proxies
+    )
     pair = await conceal(client, "x")
     assert await _show(client, pair.secret_key, **_xff("203.0.113.5")) == 200
     assert await _show(client, pair.secret_key, **_xff("203.0.113.5")) == 429

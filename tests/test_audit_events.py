@@ -18,7 +18,7 @@ from app.expiry import sweep
 from app.keys import SERVICES
 from app.server import create_app
 from tests.conftest import make_settings
-from tests.factories import V2, Client, burn, conceal, generate, reveal
+from tests.factories import V2, Client, burn, conceal, early_in_a_rate_window, generate, reveal
 
 RIGHT = "correct-horse-1"
 
@@ -120,6 +120,7 @@ async def test_rate_limited_is_recorded_once_per_window(
     limits = dict(DEFAULT_RATE_LIMITS) | {"show_secret": 1}
     app = create_app(make_settings(settings, rate_limits=RateLimits(60, tuple(limits.items()))))
     client = await aiohttp_client(app)
+    await early_in_a_rate_window(db)
     pair = await conceal(client, "x")
     count = "SELECT count(*) FROM audit_events WHERE event = 'rate.limited' AND detail = $1"
     before = await db.fetchval(count, "show_secret")
