@@ -66,7 +66,7 @@ async def early_in_a_rate_window(db: asyncpg.Connection, window_seconds: int = 6
     """Wait (at most `WINDOW_MARGIN` seconds) until PostgreSQL's clock is far from the end
     of a rate-limit window. Windows are aligned on the epoch (app/store/ratelimits.py): a
     test's few requests that straddle a boundary are counted in two windows, and one that
-    expects the limit's refusal gets a 200 (it did, in CI, about once in a thousand runs)."""
+    expects the limit's refusal gets a 200 (one did in a CI run: 200, 200, 200, 200, 429)."""
     left = await db.fetchval(
         "SELECT $1::int - mod(extract(epoch FROM now()), $1::int)::float8", window_seconds
     )
