@@ -62,7 +62,7 @@ async def get(client: Client, path: str) -> tuple[int, dict[str, Any]]:
     return response.status, await response.json()
 
 
-async def early_in_a_rate_window(db: asyncpg.Connection, window_seconds: int = 60) -> None:
+async def early_in_a_rate_window(db: asyncpg.Connection, window_seconds: int) -> None:
     """Wait (at most `WINDOW_MARGIN` seconds) until PostgreSQL's clock is far from the end
     of a rate-limit window. Windows are aligned on the epoch (app/store/ratelimits.py): a
     test's few requests that straddle a boundary are counted in two windows, and one that

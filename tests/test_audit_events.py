@@ -118,9 +118,9 @@ async def test_rate_limited_is_recorded_once_per_window(
     db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
     limits = dict(DEFAULT_RATE_LIMITS) | {"show_secret": 1}
-    app = create_app(make_settings(settings, rate_limits=RateLimits(60, tuple(limits.items()))))
-    client = await aiohttp_client(app)
-    await early_in_a_rate_window(db)
+    rate_limits = RateLimits(60, tuple(limits.items()))
+    client = await aiohttp_client(create_app(make_settings(settings, rate_limits=rate_limits)))
+    await early_in_a_rate_window(db, rate_limits.window_seconds)
     pair = await conceal(client, "x")
     count = "SELECT count(*) FROM audit_events WHERE event = 'rate.limited' AND detail = $1"
     before = await db.fetchval(count, "show_secret")
