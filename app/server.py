@@ -38,6 +38,10 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> web.Application:
             page_error_middleware,
         ],
         client_max_size=settings.max_body_bytes,
+        # Bodies are taken as sent and a coded one is refused (read_params): aiohttp's
+        # decoding failed on a body that was not what its Content-Encoding said, again
+        # after the answer as an unhandled error, and a small body can unpack into a large.
+        handler_args={"auto_decompress": False},
     )
     app[SETTINGS] = settings
     app.on_response_prepare.append(add_security_headers)

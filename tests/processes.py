@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -61,3 +62,18 @@ def stop(proc: subprocess.Popen[str]) -> str:
         proc.kill()
     output, _ = proc.communicate(timeout=BOUND)
     return output
+
+
+def add_account(database_url: str, email: str, *options: str) -> str:
+    """A customer account made by the CLI, as an operator would; returns its API token."""
+    result = subprocess.run(  # noqa: S603  # our own interpreter and module
+        [sys.executable, "-m", "app", "customers", "add", email, *options],
+        env=clean_env(DATABASE_URL=database_url, OTS_KEYS=TEST_KEYS),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    found = re.fullmatch(r"token: (\S+)", result.stdout.splitlines()[-1])
+    assert found is not None, result.stdout
+    return found.group(1)

@@ -262,6 +262,28 @@ async def test_forwarded_chain_is_walked_from_the_right(
     assert await _show(client, pair.secret_key, **_xff("198.51.100.1, 203.0.113.5")) == 429
 
 
+async def test_a_forwarded_address_is_one_plain_address_written_one_way(
+    db: asyncpg.Connection, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    """Python reads "fe80::1%<anything>" as an address with a scope, whatever the scope
+    holds: bytes that are not UTF-8 were a 500 (test_header_fuzz.py found it), and each
+    made-up scope was a bucket of its own. A scoped hop is no address (the peer counts);
+    an IPv4 address mapped into IPv6 is its IPv4 address, in the buckets and the trail."""
+    proxies = (ip_network("127.0.0.1/32"),)
+    client = await _limited_client(
+        db, aiohttp_client, settings, show_secret=1, trusted_proxies=proxies
+    )
+    before = await db.fetchval("SELECT coalesce(max(id), 0) FROM audit_events")
+    pair = await conceal(client, "x")
+    assert await _show(client, pair.secret_key, **_xff("fe80::1%1")) == 200
+    assert await _show(client, pair.secret_key, **_xff("fe80::1%2")) == 429  # the peer's
+    assert await _show(client, pair.secret_key, **_xff("203.0.113.7")) == 200
+    assert await _show(client, pair.secret_key, **_xff("::ffff:203.0.113.7")) == 429
+    assert await _show(client, pair.secret_key, **_xff("::FFFF:cb00:7107")) == 429
+    recorded = await db.fetch("SELECT DISTINCT client_ip FROM audit_events WHERE id > $1", before)
+    assert {row["client_ip"] for row in recorded} == {"127.0.0.1", "203.0.113.7"}
+
+
 def _xff(value: str) -> dict[str, str]:
     return {"X-Forwarded-For": value}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 
 import asyncpg
 import pytest
@@ -91,6 +92,51 @@ async def test_malformed_bodies(
     assert response.status == status, payload
     assert payload["success"] is False
     assert await _count(db) == 0
+
+
+@pytest.mark.parametrize("charset", ["bogus", "rot13", "base64"])
+@pytest.mark.parametrize(
+    ("path", "form"), [(f"{V2}/secret/conceal", "secret[secret]=x"), ("/api/v1/share", "secret=x")]
+)
+async def test_a_form_in_a_charset_that_is_no_text_encoding_is_415(
+    client: Client, db: asyncpg.Connection, charset: str, path: str, form: str
+) -> None:
+    """aiohttp decodes a form in its declared charset, and an unknown one (or a codec that
+    is not text, like rot13) raised LookupError: a 500 (test_header_fuzz.py found it)."""
+    response = await client.post(
+        path,
+        data=form,
+        headers={"Content-Type": f"application/x-www-form-urlencoded; charset={charset}"},
+    )
+    assert response.status == (404 if path.startswith("/api/v1") else 415)  # v1: always 404
+    assert (await response.json())["message"]
+    assert await _count(db) == 0
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "GZIP, identity"])
+async def test_a_coded_body_is_415_whether_or_not_it_decodes(
+    client: Client, db: asyncpg.Connection, coding: str
+) -> None:
+    """Bodies are taken as sent (the server does not decode them): a coded one is refused,
+    not decoded, so a body that is not what its header says cannot fail after the answer
+    (aiohttp logged that as an unhandled error) and a small body cannot unpack into a
+    large one."""
+    real = gzip.compress(b'{"secret": {"secret": "x"}}')
+    for body in (real, b"not compressed at all"):
+        response = await client.post(
+            f"{V2}/secret/conceal",
+            data=body,
+            headers={"Content-Type": "application/json", "Content-Encoding": coding},
+        )
+        assert response.status == 415
+        assert "Content-Encoding" in (await response.json())["message"]
+    assert await _count(db) == 0
+    plain = await client.post(
+        f"{V2}/secret/conceal",
+        json={"secret": {"secret": "x"}},
+        headers={"Content-Encoding": "identity"},
+    )
+    assert plain.status == 200
 
 
 async def test_multipart_form_is_read(client: Client) -> None:

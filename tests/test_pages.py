@@ -3,6 +3,7 @@ what a link-preview bot's GET does (nothing), languages, status codes and header
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 
@@ -71,6 +72,29 @@ async def test_forms_without_a_valid_token_are_refused(
     for token in ("", "0" * 64):
         response = await browser_like.post("/", data={"csrf": token, "secret": "x"})
         assert response.status == 403
+    assert await db.fetchval("SELECT count(*) FROM receipts") == 0
+
+
+async def test_a_token_or_cookie_no_form_could_hold_is_refused_not_a_500(
+    browser_like: Client, db: asyncpg.Connection
+) -> None:
+    """compare_digest raises on text that is not ASCII, and a cookie of bytes that are not
+    UTF-8 comes as lone surrogates no encoder takes: both were 500s (found by
+    tests/reliability/test_header_fuzz.py)."""
+    await browser_like.get("/")
+    response = await browser_like.post("/", data={"csrf": "é" * 64, "secret": "x"})
+    assert response.status == 403
+    server = browser_like.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    body = b"secret=x&csrf=00"
+    writer.write(
+        b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nCookie: ots_csrf=\x80\xff\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
     assert await db.fetchval("SELECT count(*) FROM receipts") == 0
 
 

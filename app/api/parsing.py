@@ -29,6 +29,8 @@ async def read_params(request: web.Request, max_bytes: int = SMALL_BODY) -> Para
     """
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, f"Request body is larger than {max_bytes} bytes")
+    if request.can_read_body and _coded(request):
+        raise ApiError(415, "Send the body uncompressed: Content-Encoding is not accepted")
     params = nest(request.query.items())
     try:
         params.update(await _body(request))
@@ -36,6 +38,11 @@ async def read_params(request: web.Request, max_bytes: int = SMALL_BODY) -> Para
         # The client left mid-body: its failure, not ours, so no 500 in logs or metrics.
         raise ApiError(400, "The request body was cut short") from None
     return params
+
+
+def _coded(request: web.Request) -> bool:
+    codings = request.headers.getall("Content-Encoding", [])
+    return any(c.strip().lower() not in ("", "identity") for c in ",".join(codings).split(","))
 
 
 async def _body(request: web.Request) -> Params:
@@ -53,6 +60,8 @@ async def _form_body(request: web.Request) -> Params:
         form = await request.post()
     except (ValueError, HttpProcessingError):
         raise ApiError(400, "Failed to parse the form body") from None
+    except LookupError:  # the charset of the Content-Type or of a part: unknown, or not text
+        raise ApiError(415, "Unsupported charset: send the form body as UTF-8") from None
     return nest((k, v) for k, v in form.items() if isinstance(v, str))
 
 

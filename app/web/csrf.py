@@ -20,8 +20,8 @@ NONCE_BYTES = 16
 
 def cookie_nonce(request: web.Request) -> tuple[str, bool]:
     """The request's nonce, or a fresh one (True: the response must set the cookie)."""
-    nonce = request.cookies.get(COOKIE, "")
-    if len(nonce) == 2 * NONCE_BYTES and all(c in "0123456789abcdef" for c in nonce):
+    nonce = _nonce(request)
+    if nonce is not None:
         return nonce, False
     return secrets.token_hex(NONCE_BYTES), True
 
@@ -31,8 +31,20 @@ def token(key: bytes, nonce: str) -> str:
 
 
 def valid(key: bytes, request: web.Request, submitted: str) -> bool:
+    nonce = _nonce(request)
+    # compare_digest refuses text that is not ASCII (a TypeError); a token never is.
+    if nonce is None or not submitted.isascii():
+        return False
+    return hmac.compare_digest(token(key, nonce), submitted)
+
+
+def _nonce(request: web.Request) -> str | None:
+    """The cookie's nonce if it is one we could have set: anything else (bytes that are
+    not UTF-8 among them, which no encoder takes back) is no nonce."""
     nonce = request.cookies.get(COOKIE, "")
-    return bool(nonce) and hmac.compare_digest(token(key, nonce), submitted)
+    if len(nonce) == 2 * NONCE_BYTES and all(c in "0123456789abcdef" for c in nonce):
+        return nonce
+    return None
 
 
 def set_cookie(response: web.StreamResponse, nonce: str, secure: bool) -> None:

@@ -43,13 +43,13 @@ class Service:
     """The service as its own process. Its output is drained as it comes (a full pipe
     would stall it) and scanned for tracebacks and for the reasons given for 503s."""
 
-    def __init__(self, database_url: str, env: dict[str, str]) -> None:
+    def __init__(self, database_url: str, env: dict[str, str], tail_lines: int = 60) -> None:
         self.database_url, self.env = database_url, env
         self.base = ""
         self.unhandled = 0  # 500s, by the error middleware's own account
         self.errors = 0  # every ERROR line, whoever logged it
         self.unavailable: Counter[str] = Counter()
-        self.tail: deque[str] = deque(maxlen=60)
+        self.tail: deque[str] = deque(maxlen=tail_lines)
         self._proc: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
 

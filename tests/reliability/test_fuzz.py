@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import subprocess
 import sys
 from collections import Counter
@@ -26,8 +25,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import throwaway_database
-from tests.factories import TEST_KEYS
-from tests.processes import clean_env, start_server, stop, wait_ready
+from tests.processes import add_account, start_server, stop, wait_ready
 from tests.reliability.conftest import UNLIMITED
 from tests.reliability.figures import publish
 
@@ -128,7 +126,7 @@ def service(server_url: str) -> Iterator[Service]:
     two accounts (recipients need one, /recent answers accounts only, /audit admins only)."""
     limits = ",".join(f"{event}={count}" for event, count in UNLIMITED.per_event)
     with throwaway_database(server_url, "fuzz") as url:
-        token, admin_token = _add_account(url, EMAIL), _add_account(url, ADMIN, "--admin")
+        token, admin_token = add_account(url, EMAIL), add_account(url, ADMIN, "--admin")
         # WARNING: the access log would fill the unread pipe and stall the server.
         base, proc = start_server(url, OTS_RATE_LIMITS=limits, OTS_LOG_LEVEL="WARNING")
         try:
@@ -138,20 +136,6 @@ def service(server_url: str) -> Iterator[Service]:
             logged = stop(proc)
             print(logged[-4000:])
             assert "Traceback" not in logged
-
-
-def _add_account(database_url: str, email: str, *options: str) -> str:
-    result = subprocess.run(  # noqa: S603  # our own interpreter and module
-        [sys.executable, "-m", "app", "customers", "add", email, *options],
-        env=clean_env(DATABASE_URL=database_url, OTS_KEYS=TEST_KEYS),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    found = re.fullmatch(r"token: (\S+)", result.stdout.splitlines()[-1])
-    assert found is not None, result.stdout
-    return found.group(1)
 
 
 def _schemathesis(base: str, credentials: str, out: Path, *options: str) -> Run:
