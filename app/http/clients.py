@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv6Address, ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from aiohttp import web
 
@@ -18,31 +18,30 @@ def client_address(request: web.Request) -> str:
     """
     trusted = request.config_dict[SETTINGS].trusted_proxies
     peer = request.remote or "unknown"
-    peer = _address(peer) or peer
-    if not _trusted(peer, trusted):
+    if not trusted:  # no proxies configured: the peer is the client, no need to parse it
+        return peer
+    if not _trusted(_plain_ip(peer), trusted):
         return peer
     hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")]
     for hop in reversed([h for h in hops if h]):
-        if not _trusted(hop, trusted):
-            return _address(hop) or peer
+        ip = _plain_ip(hop)
+        if not _trusted(ip, trusted):
+            return str(ip) if ip is not None else peer
     return peer
 
 
-def _trusted(address: str, networks: tuple[IPNetwork, ...]) -> bool:
-    if not networks:  # no proxies configured: the peer is the client, no need to parse it
-        return False
-    plain = _address(address)
-    return plain is not None and any(ip_address(plain) in network for network in networks)
+def _trusted(ip: IPv4Address | IPv6Address | None, networks: tuple[IPNetwork, ...]) -> bool:
+    return ip is not None and any(ip in network for network in networks)
 
 
-def _address(text: str) -> str | None:
-    """An address written one way, or None if `text` is not a plain address.
+def _plain_ip(text: str) -> IPv4Address | IPv6Address | None:
+    """The address `text` writes, or None if it is not a plain address.
 
     A scope ("fe80::1%eth0") is refused: Python takes any text after the "%", bytes that
     are not UTF-8 and 8 KB of it too, which reached the trail and the rate-limit bucket
-    (a 500, or a bucket of its own per made-up scope). One spelling per address, so
-    "::ffff:192.0.2.1", "0:0::1" and their plain forms share a bucket and read alike in
-    the trail.
+    (a 500, or a bucket of its own per made-up scope). An IPv4 address mapped into IPv6
+    is the IPv4 address, and str() writes each address one way, so "::ffff:192.0.2.1",
+    "0:0::1" and their plain forms share a bucket and read alike in the trail.
     """
     try:
         ip = ip_address(text)
@@ -51,5 +50,5 @@ def _address(text: str) -> str | None:
     if isinstance(ip, IPv6Address):
         if ip.scope_id is not None:
             return None
-        return str(ip.ipv4_mapped or ip)
-    return str(ip)
+        return ip.ipv4_mapped or ip
+    return ip
