@@ -72,3 +72,23 @@ async def early_in_a_rate_window(db: asyncpg.Connection, window_seconds: int) ->
     )
     if left < WINDOW_MARGIN:
         await asyncio.sleep(left + 0.05)
+
+
+async def raw_post(client: Client, path: str, headers: bytes, body: bytes) -> bytes:
+    """A POST written byte for byte, with header values no HTTP client library would send
+    (`headers`: whole lines, each ending in CRLF); the whole answer, as sent."""
+    server = client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        writer.write(
+            b"POST "
+            + path.encode()
+            + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            + headers
+            + b"Content-Length: %d\r\n\r\n" % len(body)
+            + body
+        )
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 
 import asyncpg
 import pytest
 
-from tests.factories import V2, Client, conceal
+from tests.factories import V2, Client, conceal, raw_post
 
 SURROGATE = '"a\\ud800b"'  # valid JSON, but no UTF-8 encoder accepts it
 
@@ -113,6 +112,23 @@ async def test_a_form_in_a_charset_that_is_no_text_encoding_is_415(
     assert await _count(db) == 0
 
 
+async def test_a_multipart_part_in_a_charset_that_is_no_text_encoding_is_415(
+    client: Client, db: asyncpg.Connection
+) -> None:
+    """A part of a multipart form declares its own charset, decoded the same way."""
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="secret[secret]"\r\n'
+        b"Content-Type: text/plain; charset=rot13\r\n\r\nhello\r\n--b--\r\n"
+    )
+    response = await client.post(
+        f"{V2}/secret/conceal",
+        data=body,
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert response.status == 415
+    assert await _count(db) == 0
+
+
 @pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "GZIP, identity"])
 async def test_a_coded_body_is_415_whether_or_not_it_decodes(
     client: Client, db: asyncpg.Connection, coding: str
@@ -149,22 +165,6 @@ async def test_multipart_form_is_read(client: Client) -> None:
     assert response.status == 200
 
 
-async def _raw_post(client: Client, path: str, header: bytes, body: bytes) -> bytes:
-    """A request written byte for byte: header values no HTTP client library would send."""
-    server = client.server
-    reader, writer = await asyncio.open_connection(server.host, server.port)
-    try:
-        writer.write(
-            b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-            b"Content-Type: application/json\r\n" + header + b"\r\n"
-            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-        )
-        await writer.drain()
-        return await asyncio.wait_for(reader.read(), 10)
-    finally:
-        writer.close()
-
-
 @pytest.mark.parametrize("agent", [b"bad \xff\xfe bytes", b"\xc3\x28 not UTF-8", b"a\ttab"])
 async def test_a_user_agent_postgresql_cannot_hold_is_recorded_cleaned(
     client: Client, db: asyncpg.Connection, agent: bytes
@@ -172,8 +172,11 @@ async def test_a_user_agent_postgresql_cannot_hold_is_recorded_cleaned(
     """aiohttp hands header bytes that are not UTF-8 over as lone surrogates; the audit row
     of the request (and of every request batched with it) must not fail on them. (Other
     control characters than the tab never get this far: aiohttp's parser answers 400.)"""
-    answer = await _raw_post(
-        client, f"{V2}/secret/conceal", b"User-Agent: " + agent, b'{"secret": {"secret": "x"}}'
+    answer = await raw_post(
+        client,
+        f"{V2}/secret/conceal",
+        b"Content-Type: application/json\r\nUser-Agent: " + agent + b"\r\n",
+        b'{"secret": {"secret": "x"}}',
     )
     assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
     recorded = await db.fetchval(

@@ -3,7 +3,6 @@ what a link-preview bot's GET does (nothing), languages, status codes and header
 
 from __future__ import annotations
 
-import asyncio
 import html
 import re
 
@@ -14,7 +13,7 @@ from pytest_aiohttp import AiohttpClient
 from app.config import Settings
 from app.server import create_app
 from tests.conftest import make_settings
-from tests.factories import Client, conceal
+from tests.factories import Client, conceal, raw_post
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 BOTS = (
@@ -84,16 +83,12 @@ async def test_a_token_or_cookie_no_form_could_hold_is_refused_not_a_500(
     await browser_like.get("/")
     response = await browser_like.post("/", data={"csrf": "é" * 64, "secret": "x"})
     assert response.status == 403
-    server = browser_like.server
-    reader, writer = await asyncio.open_connection(server.host, server.port)
-    body = b"secret=x&csrf=00"
-    writer.write(
-        b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nCookie: ots_csrf=\x80\xff\r\n"
-        b"Content-Type: application/x-www-form-urlencoded\r\n"
-        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    answer = await raw_post(
+        browser_like,
+        "/",
+        b"Cookie: ots_csrf=\x80\xff\r\nContent-Type: application/x-www-form-urlencoded\r\n",
+        b"secret=x&csrf=00",
     )
-    answer = await asyncio.wait_for(reader.read(), 10)
-    writer.close()
     assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
     assert await db.fetchval("SELECT count(*) FROM receipts") == 0
 
